@@ -1,0 +1,39 @@
+# favdesk: `make run` sets up and opens the app; `make test` sets up and runs the tests.
+VENV ?= .venv
+PYTHON ?= python3
+
+.PHONY: run test setup test-setup demo lint lock clean
+
+run: setup
+	$(VENV)/bin/favdesk
+
+demo: setup
+	$(VENV)/bin/favdesk-cli demo
+
+test: test-setup
+	scripts/run-tests.sh
+
+setup: $(VENV)/.installed
+	@scripts/system-deps.sh
+
+test-setup: $(VENV)/.installed
+	@scripts/system-deps.sh --test
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check favdesk tests
+	$(VENV)/bin/ruff format --check favdesk tests
+
+# Refresh requirements.lock after changing dependencies in pyproject.toml.
+lock: $(VENV)/.installed
+	$(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV)

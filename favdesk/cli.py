@@ -1,0 +1,88 @@
+"""The `favdesk` command: the desktop app with no arguments, headless subcommands otherwise.
+
+Each subcommand calls the same core functions the GUI calls; errors are caught here, at the
+edge, and turned into one clear line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from favdesk import __version__
+from favdesk.errors import FavdeskError
+
+#: subcommand -> "module:function"; each handler takes (args, settings) and returns an exit code.
+HANDLERS = {
+    "app": "favdesk.gui.app:run_app",
+    "link": "favdesk.commands:link",
+    "sync": "favdesk.commands:sync",
+    "status": "favdesk.commands:status",
+    "files": "favdesk.commands:files",
+    "worker": "favdesk.commands:worker",
+    "demo": "favdesk.commands:demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="favdesk",
+        description="Back up your Spotify Liked Songs. With no command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"favdesk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("app", help="open the desktop app (the default)")
+
+    link = commands.add_parser("link", help="link a Spotify account in the browser")
+    link.add_argument("--no-browser", action="store_true", help="only print the login URL")
+    link.add_argument(
+        "--timeout", type=float, default=300.0, metavar="SECONDS",
+        help="how long to wait for the browser (default 300)",
+    )  # fmt: skip
+
+    sync = commands.add_parser("sync", help="import the Liked Songs of a linked account")
+    sync.add_argument("--wait", action="store_true", help="wait for the import and show progress")
+    sync.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
+
+    status = commands.add_parser("status", help="Redis, queue and sync status")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    files = commands.add_parser("files", help="the user's files in Storage")
+    files.add_argument("--json", action="store_true", help="machine-readable output")
+    files.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
+
+    worker = commands.add_parser("worker", help="run a headless worker for the spotify-ingest queue")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+
+    commands.add_parser("demo", help="the whole flow against built-in stand-ins, no accounts")
+    return parser
+
+
+def resolve(command: str):
+    module_name, function = HANDLERS[command].split(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    from favdesk.settings import load_settings
+
+    try:
+        settings = load_settings()
+        return int(resolve(args.command or "app")(args, settings) or 0)
+    except FavdeskError as error:
+        print(f"favdesk: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("favdesk: interrupted", file=sys.stderr)
+        return 130

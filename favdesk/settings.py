@@ -1,0 +1,264 @@
+"""The one settings object: read once from the environment, `.env` files and the keyring.
+
+Names are the web app's, so a developer can point favdesk at the same `.env.local`.
+Precedence, highest first: the process environment, `./.env.local`, `./.env`,
+`{config dir}/.env.local`, `{config dir}/.env`, then secrets saved from the Settings dialog
+in the keyring. Every bad value fails early with a message naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+from dotenv import dotenv_values
+
+from favdesk import APP_NAME
+from favdesk.errors import SettingsError
+from favdesk.secret import Secret
+
+DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"
+DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
+DEFAULT_API_URL = "https://api.spotify.com/v1"
+KEYRING_SERVICE = "favdesk"
+#: Settings that are secrets: the Settings dialog keeps them in the keyring, never in a file.
+SECRET_NAMES = ("SPOTIFY_CLIENT_SECRET", "SUPABASE_SERVICE_ROLE_KEY", "UPSTASH_REDIS_URL")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. `None` for a service means: use favdesk's embedded default."""
+
+    data_dir: Path
+    config_dir: Path
+    spotify_client_id: str | None = None
+    spotify_client_secret: Secret | None = None
+    redirect_uri: str = DEFAULT_REDIRECT_URI
+    spotify_accounts_url: str = DEFAULT_ACCOUNTS_URL
+    spotify_api_url: str = DEFAULT_API_URL
+    redis_url: Secret | None = None
+    supabase_url: str | None = None
+    supabase_service_role_key: Secret | None = None
+    user_id: str | None = None
+    fetch_concurrency: int = 8
+    max_rate_limit_wait: float = 60.0
+    wait_for_other_jobs: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def demo_mode(self) -> bool:
+        """No Spotify app configured: favdesk runs against its built-in Spotify stand-in."""
+        return self.spotify_client_id is None
+
+    @property
+    def uses_supabase(self) -> bool:
+        return self.supabase_url is not None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def storage_dir(self) -> Path:
+        """Root of the local backend, laid out like the bucket."""
+        return self.data_dir / "storage"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "favdesk.sqlite3"
+
+
+def default_config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def read_layers(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, str]:
+    """Merge the `.env` files and the environment (highest wins); empty values count as unset."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    config_dir = Path(environ.get("FAVDESK_CONFIG_DIR") or default_config_dir())
+    merged: dict[str, str] = {}
+    for path in (
+        config_dir / ".env",
+        config_dir / ".env.local",
+        cwd / ".env",
+        cwd / ".env.local",
+    ):
+        if path.is_file():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(environ)
+    return {k: v.strip() for k, v in merged.items() if v is not None and v.strip()}
+
+
+def read_keyring_secrets(names: tuple[str, ...] = SECRET_NAMES) -> dict[str, str]:
+    """Secrets saved by the Settings dialog; an unusable keyring just means none are saved."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    found: dict[str, str] = {}
+    for name in names:
+        try:
+            value = keyring.get_password(KEYRING_SERVICE, f"setting:{name}")
+        except (KeyringError, RuntimeError):
+            return found
+        if value:
+            found[name] = value
+    return found
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    *,
+    use_keyring: bool = True,
+) -> Settings:
+    """Read and validate every setting; raise `SettingsError` naming the first bad variable."""
+    values = read_layers(environ, cwd)
+    if use_keyring:
+        values = {**read_keyring_secrets(), **values}
+    return settings_from_values(values)
+
+
+def settings_from_values(values: Mapping[str, str]) -> Settings:
+    """Validate plain name -> value pairs (also used by the Settings dialog before saving)."""
+    data_dir = Path(values.get("FAVDESK_DATA_DIR") or default_data_dir()).expanduser()
+    config_dir = Path(values.get("FAVDESK_CONFIG_DIR") or default_config_dir()).expanduser()
+    secret = values.get("SPOTIFY_CLIENT_SECRET")
+    supabase_url = values.get("NEXT_PUBLIC_SUPABASE_URL") or values.get("SUPABASE_URL")
+    supabase_key = values.get("SUPABASE_SERVICE_ROLE_KEY")
+    redis_url = values.get("UPSTASH_REDIS_URL") or values.get("REDIS_URL")
+    return Settings(
+        data_dir=data_dir,
+        config_dir=config_dir,
+        spotify_client_id=values.get("SPOTIFY_CLIENT_ID"),
+        spotify_client_secret=Secret(secret) if secret else None,
+        redirect_uri=validate_redirect_uri(values.get("REDIRECT_URI", DEFAULT_REDIRECT_URI)),
+        spotify_accounts_url=validate_http_url(
+            "SPOTIFY_ACCOUNTS_URL", values.get("SPOTIFY_ACCOUNTS_URL", DEFAULT_ACCOUNTS_URL)
+        ),
+        spotify_api_url=validate_http_url(
+            "SPOTIFY_API_URL", values.get("SPOTIFY_API_URL", DEFAULT_API_URL)
+        ),
+        redis_url=Secret(validate_redis_url(redis_url, values)) if redis_url else None,
+        supabase_url=validate_supabase(supabase_url, supabase_key, values),
+        supabase_service_role_key=Secret(supabase_key) if supabase_url and supabase_key else None,
+        user_id=validate_user_id(values.get("FAVDESK_USER_ID")),
+        fetch_concurrency=parse_int("FAVDESK_FETCH_CONCURRENCY", values, 8, low=1, high=32),
+        max_rate_limit_wait=float(
+            parse_int("FAVDESK_MAX_RATE_LIMIT_WAIT", values, 60, low=0, high=3600)
+        ),
+        wait_for_other_jobs=parse_bool("FAVDESK_WAIT_FOR_OTHER_JOBS", values),
+        sources=dict(values),
+    )
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Spotify accepts only loopback IP literals over http, and rejects `localhost`."""
+    name = "REDIRECT_URI"
+    parts = _split(name, uri)
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        raise SettingsError(
+            name, "Spotify rejects localhost since 2025-11: use http://127.0.0.1/callback"
+        )
+    if parts.scheme != "http" or host not in ("127.0.0.1", "::1"):
+        raise SettingsError(
+            name,
+            f"{uri!r} is not a loopback address favdesk can listen on: "
+            "use http://127.0.0.1/callback (or http://127.0.0.1:PORT/callback)",
+        )
+    if not parts.path or parts.path == "/":
+        raise SettingsError(name, "needs a path, such as http://127.0.0.1/callback")
+    return uri
+
+
+def validate_http_url(name: str, url: str) -> str:
+    parts = _split(name, url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(name, f"{url!r} is not an http(s) URL such as https://example.com")
+    return url.rstrip("/")
+
+
+def validate_redis_url(url: str, values: Mapping[str, str]) -> str:
+    name = "UPSTASH_REDIS_URL" if values.get("UPSTASH_REDIS_URL") else "REDIS_URL"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in REDIS_SCHEMES:
+        raise SettingsError(
+            name,
+            "unknown scheme: use redis://host:6379/0, rediss://default:TOKEN@host:6379 "
+            "(Upstash, TLS) or unix:///path/to/redis.sock",
+        )
+    if scheme != "unix" and not _split(name, url).hostname:
+        raise SettingsError(name, "has no host: use redis://host:6379/0")
+    return url
+
+
+def validate_supabase(url: str | None, key: str | None, values: Mapping[str, str]) -> str | None:
+    name = "NEXT_PUBLIC_SUPABASE_URL" if values.get("NEXT_PUBLIC_SUPABASE_URL") else "SUPABASE_URL"
+    if url is None:
+        return None
+    url = validate_http_url(name, url)
+    if not key:
+        raise SettingsError(
+            "SUPABASE_SERVICE_ROLE_KEY",
+            f"{name} is set but the service-role key is missing: set SUPABASE_SERVICE_ROLE_KEY "
+            "(Supabase dashboard, Project Settings > API), or unset the URL to use local storage",
+        )
+    return url
+
+
+def validate_user_id(user_id: str | None) -> str | None:
+    if user_id is None:
+        return None
+    if not all(c.isascii() and (c.isalnum() or c in "_-.") for c in user_id) or user_id in (
+        ".",
+        "..",
+    ):
+        raise SettingsError(
+            "FAVDESK_USER_ID", "may hold only letters, digits, '_', '-' and '.'"
+        )
+    return user_id
+
+
+def parse_int(name: str, values: Mapping[str, str], default: int, *, low: int, high: int) -> int:
+    raw = values.get(name)
+    if raw is None:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"{raw!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise SettingsError(name, f"must be between {low} and {high}, not {number}")
+    return number
+
+
+def parse_bool(name: str, values: Mapping[str, str]) -> bool:
+    raw = values.get(name, "0").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, f"{raw!r} is not a yes/no value: use 1 or 0")
+
+
+def _split(name: str, url: str):
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SettingsError(name, f"{url!r} is not a valid URL") from None
+    if not parts.scheme:
+        raise SettingsError(name, f"{url!r} is not a valid URL")
+    return parts
