@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--json", action="store_true", help="machine-readable output")
     files.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
 
-    worker = commands.add_parser("worker", help="run a headless worker for the spotify-ingest queue")
+    worker = commands.add_parser("worker", help="run a headless queue worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
 
     commands.add_parser("demo", help="the whole flow against built-in stand-ins, no accounts")

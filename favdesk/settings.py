@@ -225,9 +225,7 @@ def validate_user_id(user_id: str | None) -> str | None:
         ".",
         "..",
     ):
-        raise SettingsError(
-            "FAVDESK_USER_ID", "may hold only letters, digits, '_', '-' and '.'"
-        )
+        raise SettingsError("FAVDESK_USER_ID", "may hold only letters, digits, '_', '-' and '.'")
     return user_id
 
 

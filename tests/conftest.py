@@ -17,7 +17,14 @@ from tests.support.memkeyring import FileKeyring  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 #: Variables a developer's shell may carry that would point tests at real services.
-FOREIGN_PREFIXES = ("SPOTIFY_", "UPSTASH_", "REDIS_", "SUPABASE_", "NEXT_PUBLIC_SUPABASE", "FAVDESK_")
+FOREIGN_PREFIXES = (
+    "SPOTIFY_",
+    "UPSTASH_",
+    "REDIS_",
+    "SUPABASE_",
+    "NEXT_PUBLIC_SUPABASE",
+    "FAVDESK_",
+)
 
 
 @pytest.fixture(autouse=True)
