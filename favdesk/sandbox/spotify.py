@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import secrets
@@ -33,6 +34,7 @@ DEFAULT_REDIRECT_URIS = ("http://127.0.0.1/callback",)
 LIBRARY_SCOPE = "user-library-read"
 REFRESH_TOKEN_LIFETIME = 182 * 86400.0
 QUOTA_RETRY_AFTER = 86400
+NOT_REGISTERED = "User not registered in the Developer Dashboard"
 #: A request arriving this soon after a 429 was already on its way: not counted as ignoring it.
 RETRY_AFTER_GRACE = 0.1
 STATE_FILE = "spotify-sandbox.json"
@@ -50,21 +52,36 @@ _STATUS_MESSAGES = {
 class Faults:
     """Switchable misbehaviour; change any field while the server runs."""
 
+    #: Seconds added to every Web API request (slept in the handler thread).
     latency: float = 0.0
+    #: (max requests, rolling window in seconds); beyond it a 429 with `Retry-After`.
     rate_limit: tuple[int, float] | None = None
+    #: Force this `Retry-After` on every 429 (3600 for the "hours" case).
     retry_after: int | None = None
+    #: Every Web API request gets the 2026 quota 429 (`"reason": "QUOTA_EXCEEDED"`).
     quota_exceeded: bool = False
+    #: /me/tracks offset -> how many more times to answer `error_status` there.
     fail_offsets: dict[int, int] = field(default_factory=dict)
     error_status: int = 502
+    #: Share (0..1) of Web API requests answered with a random 500/502/503/504 (seeded).
     error_rate: float = 0.0
+    #: `expires_in` of access tokens issued from now on.
     access_token_ttl: int = 3600
+    #: Seconds an authorization code stays exchangeable.
     code_ttl: float = 600.0
+    #: True: a refresh replies with a new refresh token and revokes the old one (pre-2026).
     rotate_refresh_tokens: bool = False
+    #: The user is not on the development-mode allow-list: plain-text 403s.
     not_allowlisted: bool = False
+    #: The user clicks "Cancel" on the consent page: `error=access_denied`.
     decline: bool = False
+    #: Once more than this many /me/tracks requests arrived (see `Stats.tracks_requests`),
+    #: unlike `mutate_remove` tracks from position `mutate_remove_at`, then like `mutate_add`
+    #: new ones (at the front), once; the field then returns to None.
     mutate_after: int | None = None
     mutate_add: int = 0
     mutate_remove: int = 0
+    mutate_remove_at: int = 0
 
 
 @dataclass
@@ -421,11 +438,21 @@ class _OAuthError(Exception):
 class _ApiError(Exception):
     """A Web API error in Spotify's `{"error": {"status", "message"}}` shape."""
 
-    def __init__(self, status: int, message: str, **extra: str) -> None:
+    def __init__(
+        self, status: int, message: str, *, reason: str | None = None, retry_after: int = 0
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.extra = extra
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def reply(self) -> _Reply:
+        error: dict[str, object] = {"status": self.status, "message": self.message}
+        if self.reason:
+            error["reason"] = self.reason
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+        return _json(self.status, {"error": error}, headers)
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> _Reply:
@@ -484,6 +511,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     server: _Server
 
     def setup(self) -> None:
@@ -568,7 +596,7 @@ class SpotifySandbox:
         self._server = _Server(("127.0.0.1", self._port), self)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="spotify-sandbox", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="spotify-sandbox", daemon=True
         )
         self._thread.start()
         return self
@@ -799,21 +827,21 @@ class SpotifySandbox:
     # -- Web API -----------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, query: dict[str, str], headers) -> _Reply:
-        self._arrive(query)
+        self._arrive(path, query)
         try:
             if self.faults.latency > 0:
                 time.sleep(self.faults.latency)
             reply = self._api_reply(method, path, query, headers)
         except _ApiError as error:
-            body = {"error": {"status": error.status, "message": error.message, **error.extra}}
-            reply = _json(error.status, body)
+            reply = error.reply()
         finally:
             with self._lock:
                 self._in_flight -= 1
+        self._count_reply(reply)
         return reply
 
-    def _arrive(self, query: dict[str, str]) -> None:
-        """Count one Web API request as it arrives."""
+    def _arrive(self, path: str, query: dict[str, str]) -> None:
+        """Count one Web API request as it arrives; change the library if a fault says so."""
         now = time.monotonic()
         self.stats.bump("api_requests")
         if "market" in query:
@@ -822,11 +850,41 @@ class SpotifySandbox:
             if self._blocked_from <= now < self._blocked_until:
                 self.stats.bump("requests_inside_retry_after")
             self._in_flight += 1
-            if self._in_flight > self.stats.max_in_flight:
-                self.stats.max_in_flight = self._in_flight
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+            if path == "/v1/me/tracks":
+                self.stats.bump("tracks_requests")
+                self._maybe_mutate()
+
+    def _maybe_mutate(self) -> None:
+        """Once more than `mutate_after` tracks requests came in, like and unlike tracks."""
+        faults = self.faults
+        if faults.mutate_after is None or self.stats.tracks_requests <= faults.mutate_after:
+            return
+        faults.mutate_after = None
+        self.library.remove(faults.mutate_remove, faults.mutate_remove_at)
+        self.library.add(faults.mutate_add)
+        self._save_state()
+
+    def _count_reply(self, reply: _Reply) -> None:
+        """Record 429s (and the wait they announce) and 5xx answers."""
+        if reply.status >= 500:
+            self.stats.bump("server_errors")
+        if reply.status != 429:
+            return
+        self.stats.bump("rate_limited")
+        now = time.monotonic()
+        until = now + int(reply.headers["Retry-After"])
+        with self._lock:
+            if now >= self._blocked_until:
+                self._blocked_from = now + RETRY_AFTER_GRACE
+            self._blocked_until = max(self._blocked_until, until)
 
     def _api_reply(self, method: str, path: str, query: dict[str, str], headers) -> _Reply:
+        self._check_rate()
         scope = self._authenticate(headers.get("Authorization"))
+        if self.faults.not_allowlisted:
+            return _Reply(403, NOT_REGISTERED.encode(), "text/plain; charset=utf-8")
+        self._maybe_fail()
         if path == "/v1/me" and method == "GET":
             return _json(200, self._me())
         if path == "/v1/me/tracks" and method == "GET":
@@ -834,6 +892,46 @@ class SpotifySandbox:
                 raise _ApiError(403, "Insufficient client scope")
             return self._tracks(query)
         raise _ApiError(404, "Service not found")
+
+    def _check_rate(self) -> None:
+        """429 when the quota is used up or the rolling window is full."""
+        faults = self.faults
+        if faults.quota_exceeded:
+            wait = faults.retry_after or QUOTA_RETRY_AFTER
+            raise _ApiError(429, "Too many requests", reason="QUOTA_EXCEEDED", retry_after=wait)
+        if faults.rate_limit is None:
+            return
+        limit, window = faults.rate_limit
+        now = time.monotonic()
+        with self._lock:
+            while self._window and self._window[0] <= now - window:
+                self._window.popleft()
+            if len(self._window) < limit:
+                self._window.append(now)
+                return
+            free_in = self._window[0] + window - now if self._window else window
+        wait = faults.retry_after or max(1, math.ceil(free_in))
+        raise _ApiError(429, "API rate limit exceeded", retry_after=wait)
+
+    def _maybe_fail(self) -> None:
+        """A transient 5xx at the configured random rate."""
+        if self.faults.error_rate <= 0:
+            return
+        with self._lock:
+            failing = self._rng.random() < self.faults.error_rate
+            status = self._rng.choice(_TRANSIENT_STATUSES)
+        if failing:
+            raise _ApiError(status, _STATUS_MESSAGES[status])
+
+    def _fail_offset(self, offset: int) -> None:
+        """The scripted 5xx burst for this offset, if any answers are left in it."""
+        with self._lock:
+            left = self.faults.fail_offsets.get(offset, 0)
+            if left <= 0:
+                return
+            self.faults.fail_offsets[offset] = left - 1
+        status = self.faults.error_status
+        raise _ApiError(status, _STATUS_MESSAGES.get(status, "Server error."))
 
     def _authenticate(self, header: str | None) -> str:
         """The scope of the request's bearer token, or a 401."""
@@ -861,13 +959,13 @@ class SpotifySandbox:
         return me
 
     def _tracks(self, query: dict[str, str]) -> _Reply:
-        self.stats.bump("tracks_requests")
         limit = _int_param(query, "limit", 20, "Invalid limit")
         offset = _int_param(query, "offset", 0, "Invalid offset")
         if not 1 <= limit <= 50:
             raise _ApiError(400, "Invalid limit")
         if offset < 0:
             raise _ApiError(400, "Invalid offset")
+        self._fail_offset(offset)
         with self._lock:
             total = len(self.library)
             items = self.library.window(offset, limit)
