@@ -1,0 +1,119 @@
+"""The local backend: the bucket's layout in a folder, every file written atomically.
+
+Used when Supabase is not configured (demo mode and offline use). A write goes to a temp file
+in the same folder, is fsynced, then renamed over the old file, so a crash or a full disk
+leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from favdesk.errors import StorageError
+from favdesk.storage import (
+    BUCKET,
+    MAX_UPLOAD_BYTES,
+    StoredFile,
+    check_key,
+    check_size,
+    user_prefix,
+)
+
+TEMP_SUFFIX = ".tmp"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once (temp file, fsync, rename, fsync of the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Files under `root/favorites_raw/spotify/{userId}/{YYYY-MM-DD}.json`."""
+
+    def __init__(self, root: Path, *, max_size: int = MAX_UPLOAD_BYTES) -> None:
+        self.root = Path(root)
+        self.max_size = max_size
+        self.description = f"local folder {self.root}"
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    @property
+    def bucket_dir(self) -> Path:
+        return self.root / BUCKET
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket folder."""
+        try:
+            self.bucket_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"could not create {self.bucket_dir}: {exc.strerror}") from None
+
+    def upload_json(self, key: str, data: bytes) -> StoredFile:
+        """Write the file atomically, replacing the day's earlier one."""
+        path = self.bucket_dir / check_key(key)
+        check_size(data, self.max_size)
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            raise StorageError(f"could not write {path}: {exc.strerror}") from None
+        return self._stored(key, path)
+
+    def list_files(self, user_id: str) -> list[StoredFile]:
+        """The user's files, newest date first; temp files of an interrupted write are skipped."""
+        prefix = user_prefix(user_id)
+        folder = self.bucket_dir / prefix
+        try:
+            paths = [p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file()]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"could not list {folder}: {exc.strerror}") from None
+        files = [self._stored(f"{prefix}/{p.name}", p) for p in paths]
+        return sorted(files, key=lambda f: f.name, reverse=True)
+
+    def download(self, key: str) -> bytes:
+        """The file's exact bytes."""
+        path = self.bucket_dir / check_key(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(
+                f"file disappeared: {BUCKET}/{key} is no longer in {self.description}",
+                status="404",
+            ) from None
+        except OSError as exc:
+            raise StorageError(f"could not read {path}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _stored(self, key: str, path: Path) -> StoredFile:
+        stat = path.stat()
+        updated = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return StoredFile(key=key, name=path.name, size=stat.st_size, updated_at=updated)
