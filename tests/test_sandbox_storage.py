@@ -1,0 +1,340 @@
+"""The Storage stand-in speaks Supabase Storage's wire shapes to the real `supabase` client."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from storage3.exceptions import StorageApiError
+from storage3.types import CreateSignedUploadUrlOptions
+from supabase import ClientOptions, create_client
+
+from favdesk.sandbox.storage import DEMO_SERVICE_ROLE_KEY, StorageSandbox
+
+BUCKET = "favorites_raw"
+KEY = "spotify/u1/2026-11-29.json"
+UPSERT = CreateSignedUploadUrlOptions(upsert="true")
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with StorageSandbox(tmp_path / "sandbox") as server:
+        yield server
+
+
+@pytest.fixture
+def http():
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+def storage_client(sandbox: StorageSandbox, http: httpx.Client, key: str | None = None):
+    """The real supabase client's storage, as favdesk builds it."""
+    options = ClientOptions(httpx_client=http)
+    return create_client(sandbox.url, key or sandbox.service_role_key, options).storage
+
+
+@pytest.fixture
+def storage(sandbox, http):
+    client = storage_client(sandbox, http)
+    client.create_bucket(BUCKET, options={"public": False})
+    return client
+
+
+def auth(sandbox: StorageSandbox) -> dict[str, str]:
+    key = sandbox.service_role_key
+    return {"apikey": key, "Authorization": f"Bearer {key}"}
+
+
+def upload(storage, data: bytes, key: str = KEY, options=UPSERT) -> None:
+    bucket = storage.from_(BUCKET)
+    signed = bucket.create_signed_upload_url(key, options)
+    bucket.upload_to_signed_url(key, signed["token"], data, JSON)
+
+
+def api_error(call) -> StorageApiError:
+    with pytest.raises(StorageApiError) as caught:
+        call()
+    return caught.value
+
+
+def test_demo_key_is_the_default(sandbox):
+    assert sandbox.service_role_key == DEMO_SERVICE_ROLE_KEY
+    assert sandbox.url == f"http://127.0.0.1:{sandbox.port}"
+
+
+def test_bucket_is_created_private_and_read_back(sandbox, http):
+    client = storage_client(sandbox, http)
+    assert client.create_bucket(BUCKET, options={"public": False}) == {"name": BUCKET}
+    bucket = client.get_bucket(BUCKET)
+    assert (bucket.id, bucket.public) == (BUCKET, False)
+    assert [b.id for b in client.list_buckets()] == [BUCKET]
+
+
+def test_missing_bucket_errors_come_as_http_400_with_string_status(sandbox, http):
+    client = storage_client(sandbox, http)
+    error = api_error(lambda: client.get_bucket(BUCKET))
+    assert (error.status, error.code, error.message) == (
+        "404",
+        "Bucket not found",
+        "Bucket not found",
+    )
+    raw = http.get(f"{sandbox.url}/storage/v1/bucket/{BUCKET}", headers=auth(sandbox))
+    assert raw.status_code == 400
+    assert raw.json() == {
+        "statusCode": "404",
+        "error": "Bucket not found",
+        "message": "Bucket not found",
+        "code": "NoSuchBucket",
+    }
+
+
+def test_creating_a_bucket_twice_is_409_duplicate(storage):
+    error = api_error(lambda: storage.create_bucket(BUCKET, options={"public": False}))
+    assert (error.status, error.code) == ("409", "Duplicate")
+
+
+def test_listing_a_missing_bucket_returns_empty_list(sandbox, http):
+    assert storage_client(sandbox, http).from_("nowhere").list("spotify/u1") == []
+
+
+def test_signing_in_a_missing_bucket_is_the_foreign_key_error(sandbox, http):
+    bucket = storage_client(sandbox, http).from_("nowhere")
+    error = api_error(lambda: bucket.create_signed_upload_url(KEY, UPSERT))
+    assert (error.status, error.code) == ("404", "InvalidRequest")
+    assert error.message == "The related resource does not exist"
+
+
+def test_signing_an_existing_key_without_upsert_is_409_at_sign_time(sandbox, storage, http):
+    upload(storage, b"[1]")
+    signs_before = sandbox.request_log.count(
+        ("POST", f"/storage/v1/object/upload/sign/{BUCKET}/{KEY}")
+    )
+    error = api_error(lambda: storage.from_(BUCKET).create_signed_upload_url(KEY))
+    assert (error.status, error.code) == ("409", "Duplicate")
+    signs_after = sandbox.request_log.count(
+        ("POST", f"/storage/v1/object/upload/sign/{BUCKET}/{KEY}")
+    )
+    assert signs_after == signs_before + 1
+    raw = http.post(
+        f"{sandbox.url}/storage/v1/object/upload/sign/{BUCKET}/{KEY}", headers=auth(sandbox)
+    )
+    assert (raw.status_code, raw.json()["statusCode"], raw.json()["code"]) == (
+        400,
+        "409",
+        "KeyAlreadyExists",
+    )
+
+
+def test_upsert_signed_upload_replaces_the_object(storage):
+    upload(storage, b"[1]")
+    upload(storage, b"[2, 3]")
+    assert storage.from_(BUCKET).download(KEY) == b"[2, 3]"
+
+
+def test_reusing_a_token_without_upsert_after_success_is_409(storage):
+    bucket = storage.from_(BUCKET)
+    signed = bucket.create_signed_upload_url(KEY)
+    bucket.upload_to_signed_url(KEY, signed["token"], b"[1]", JSON)
+    error = api_error(lambda: bucket.upload_to_signed_url(KEY, signed["token"], b"[2]", JSON))
+    assert (error.status, error.code) == ("409", "Duplicate")
+    assert bucket.download(KEY) == b"[1]"
+
+
+def test_expired_token_gives_the_exp_claim_error(sandbox, storage):
+    bucket = storage.from_(BUCKET)
+    sandbox.expire_next_signed_urls(1)
+    expired = bucket.create_signed_upload_url(KEY, UPSERT)
+    fresh = bucket.create_signed_upload_url(KEY, UPSERT)
+    error = api_error(lambda: bucket.upload_to_signed_url(KEY, expired["token"], b"[1]", JSON))
+    assert (error.status, error.code) == ("400", "InvalidJWT")
+    assert error.message == '"exp" claim timestamp check failed'
+    bucket.upload_to_signed_url(KEY, fresh["token"], b"[1]", JSON)
+    assert bucket.download(KEY) == b"[1]"
+
+
+def test_signed_upload_url_expires_after_its_ttl(tmp_path, http):
+    with StorageSandbox(tmp_path / "s", signed_upload_ttl=0.0) as sandbox:
+        client = storage_client(sandbox, http)
+        client.create_bucket(BUCKET)
+        bucket = client.from_(BUCKET)
+        signed = bucket.create_signed_upload_url(KEY, UPSERT)
+        error = api_error(lambda: bucket.upload_to_signed_url(KEY, signed["token"], b"[]", JSON))
+        assert error.code == "InvalidJWT"
+
+
+def test_garbage_token_and_token_for_another_key_are_refused(storage):
+    bucket = storage.from_(BUCKET)
+    garbage = api_error(lambda: bucket.upload_to_signed_url(KEY, "not-a-jwt", b"[]", JSON))
+    assert (garbage.status, garbage.code, garbage.message) == (
+        "400",
+        "InvalidJWT",
+        "Invalid Compact JWS",
+    )
+    other = bucket.create_signed_upload_url("spotify/u1/other.json", UPSERT)
+    error = api_error(lambda: bucket.upload_to_signed_url(KEY, other["token"], b"[]", JSON))
+    assert (error.status, error.code) == ("400", "InvalidSignature")
+
+
+def test_upload_over_max_object_size_is_413(tmp_path, http):
+    with StorageSandbox(tmp_path / "s", max_object_size=1000) as sandbox:
+        client = storage_client(sandbox, http)
+        client.create_bucket(BUCKET)
+        upload(client, b"x" * 1000)
+        error = api_error(lambda: upload(client, b"x" * 1001))
+        assert (error.status, error.code) == ("413", "Payload too large")
+        assert client.from_(BUCKET).download(KEY) == b"x" * 1000
+
+
+def test_bucket_file_size_limit_is_honoured(sandbox, http):
+    client = storage_client(sandbox, http)
+    client.create_bucket(BUCKET, options={"public": False, "file_size_limit": 10})
+    error = api_error(lambda: upload(client, b"x" * 11))
+    assert error.status == "413"
+
+
+def test_wrong_key_is_refused_with_403_inside_a_400(sandbox, storage, http):
+    wrong = storage_client(sandbox, http, key="not-the-key")
+    for call in (
+        lambda: wrong.get_bucket(BUCKET),
+        lambda: wrong.from_(BUCKET).list("spotify"),
+        lambda: wrong.from_(BUCKET).create_signed_upload_url(KEY, UPSERT),
+        lambda: wrong.from_(BUCKET).download(KEY),
+    ):
+        error = api_error(call)
+        assert (error.status, error.code) == ("403", "Unauthorized")
+    raw = http.get(f"{sandbox.url}/storage/v1/bucket/{BUCKET}")
+    assert (raw.status_code, raw.json()["statusCode"]) == (400, "403")
+
+
+def test_signed_put_needs_no_key_and_keeps_a_raw_body_content_type(sandbox, storage, http):
+    signed = storage.from_(BUCKET).create_signed_upload_url(KEY, UPSERT)
+    reply = http.put(
+        signed["signed_url"], content=b'{"a": 1}', headers={"content-type": "application/json"}
+    )
+    assert reply.json() == {"Key": f"{BUCKET}/{KEY}"}
+    served = http.get(f"{sandbox.url}/storage/v1/object/{BUCKET}/{KEY}", headers=auth(sandbox))
+    assert (served.content, served.headers["content-type"]) == (b'{"a": 1}', "application/json")
+    assert served.headers["cache-control"] == "no-cache"
+
+
+def test_download_serves_bytes_and_content_type_on_both_routes(sandbox, storage, http):
+    data = '[{"name": "Sigur Rós – Hoppípolla"}]'.encode()
+    upload(storage, data)
+    assert storage.from_(BUCKET).download(KEY) == data
+    for route in ("object", "object/authenticated"):
+        served = http.get(f"{sandbox.url}/storage/v1/{route}/{BUCKET}/{KEY}", headers=auth(sandbox))
+        assert served.status_code == 200
+        assert served.content == data
+        assert served.headers["content-type"] == "application/json"
+        assert served.headers["cache-control"] == "max-age=3600"
+
+
+def test_download_of_a_missing_object_is_404_not_found(storage):
+    error = api_error(lambda: storage.from_(BUCKET).download("spotify/u1/none.json"))
+    assert (error.status, error.code, error.message) == ("404", "not_found", "Object not found")
+
+
+def test_invalid_key_is_refused(sandbox, storage, http):
+    raw = http.post(
+        f"{sandbox.url}/storage/v1/object/upload/sign/{BUCKET}/spotify/caf%C3%A9.json",
+        headers=auth(sandbox),
+    )
+    assert (raw.status_code, raw.json()["statusCode"], raw.json()["error"]) == (
+        400,
+        "400",
+        "InvalidKey",
+    )
+
+
+def test_list_gives_direct_children_with_folders_as_id_null_rows(storage):
+    for key in ("a/b.json", "a/e.json", "a/c/d.json", "z.json"):
+        upload(storage, b"12345", key)
+    rows = storage.from_(BUCKET).list("a")
+    assert [row["name"] for row in rows] == ["b.json", "c", "e.json"]
+    folder = rows[1]
+    assert (folder["id"], folder["metadata"]) == (None, None)
+    file = rows[0]
+    assert file["id"] is not None
+    assert file["metadata"]["size"] == 5
+    assert file["metadata"]["mimetype"] == "application/json"
+    assert file["updated_at"].endswith("Z")
+    assert [row["name"] for row in storage.from_(BUCKET).list()] == ["a", "z.json"]
+
+
+def test_list_honours_sort_limit_offset_and_search(storage):
+    for day in ("01", "02", "03", "04", "05"):
+        upload(storage, b"[]", f"spotify/u1/2026-01-{day}.json")
+    bucket = storage.from_(BUCKET)
+    desc = {"column": "name", "order": "desc"}
+    page = bucket.list("spotify/u1", {"limit": 2, "offset": 1, "sortBy": desc})
+    assert [row["name"] for row in page] == ["2026-01-04.json", "2026-01-03.json"]
+    found = bucket.list("spotify/u1", {"search": "2026-01-02"})
+    assert [row["name"] for row in found] == ["2026-01-02.json"]
+
+
+def test_list_with_limit_zero_is_a_schema_error(sandbox, storage, http):
+    raw = http.post(
+        f"{sandbox.url}/storage/v1/object/list/{BUCKET}",
+        json={"prefix": "", "limit": 0},
+        headers=auth(sandbox),
+    )
+    assert raw.status_code == 400
+    assert raw.json()["message"] == "body/limit must be >= 1"
+
+
+def test_remove_returns_only_the_rows_deleted(storage):
+    upload(storage, b"[]")
+    removed = storage.from_(BUCKET).remove([KEY, "spotify/u1/none.json"])
+    assert [row["name"] for row in removed] == [KEY]
+    assert storage.from_(BUCKET).list("spotify/u1") == []
+
+
+def test_objects_survive_a_restart_on_disk(tmp_path, http):
+    root = tmp_path / "s"
+    with StorageSandbox(root) as first:
+        client = storage_client(first, http)
+        client.create_bucket(BUCKET)
+        upload(client, b"[42]")
+    with StorageSandbox(root) as second:
+        client = storage_client(second, http)
+        assert client.get_bucket(BUCKET).public is False
+        assert client.from_(BUCKET).download(KEY) == b"[42]"
+    assert second.object_path(BUCKET, KEY).read_bytes() == b"[42]"
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_request_log_records_paths_without_tokens(sandbox, storage):
+    upload(storage, b"[]")
+    assert ("PUT", f"/storage/v1/object/upload/sign/{BUCKET}/{KEY}") in sandbox.request_log
+    assert sandbox.issued_tokens
+    logged = json.dumps(sandbox.request_log)
+    assert not any(token in logged for token in sandbox.issued_tokens)
+
+
+def test_command_line_serves_until_interrupted(tmp_path, http):
+    command = [
+        sys.executable,
+        "-m",
+        "favdesk.sandbox.storage",
+        "--port",
+        "0",
+        "--root",
+        str(tmp_path),
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            url = process.stdout.readline().split(" at ", 1)[1].split()[0]
+            client = create_client(url, DEMO_SERVICE_ROLE_KEY, ClientOptions(httpx_client=http))
+            client.storage.create_bucket(BUCKET)
+            assert client.storage.get_bucket(BUCKET).public is False
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+    assert process.returncode == 0
+    assert (tmp_path / "state.json").is_file()
