@@ -184,8 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 @dataclass
 class _Request:
-    method: str
-    path: str
     query: dict[str, list[str]]
     headers: Message
     body: bytes
@@ -324,7 +322,7 @@ class StorageSandbox:
             if route_method != method or match is None or not parts.path.startswith(API_PREFIX):
                 continue
             params = {name: unquote(value) for name, value in match.groupdict().items()}
-            request = _Request(method, path, parse_qs(parts.query), headers, body, params)
+            request = _Request(parse_qs(parts.query), headers, body, params)
             try:
                 if needs_auth:
                     self._authorize(request)

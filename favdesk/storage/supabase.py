@@ -38,7 +38,10 @@ from favdesk.storage import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-KEY_REJECTED = "Supabase rejected the service-role key: check SUPABASE_SERVICE_ROLE_KEY"
+KEY_REJECTED = (
+    "Supabase rejected the service-role key: check SUPABASE_SERVICE_ROLE_KEY (the service_role "
+    "or sb_secret_ key under Project Settings > API keys, not the anon or publishable one)"
+)
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s\"']+")
 
 
@@ -113,7 +116,10 @@ class SupabaseStorage:
         self._bucket_ready = True
 
     def upload_json(self, key: str, data: bytes) -> StoredFile:
-        """Sign an upsert upload URL right before uploading, re-signing once if it expired."""
+        """Sign an upsert upload URL right before uploading, re-signing once if it expired.
+
+        The returned `updated_at` is this computer's clock; `list_files` gives Storage's.
+        """
         check_key(key)
         check_size(data, self.max_size)
         if not self._bucket_ready:
@@ -217,6 +223,12 @@ class SupabaseStorage:
             )
         elif status in ("401", "403"):
             message = KEY_REJECTED
+        elif _token_expired(exc):
+            message = (
+                "Supabase refused the signed upload URL as expired, twice in a row: check this "
+                "computer's clock (upload URLs last 2 hours on hosted projects, 60 s by default "
+                "on self-hosted ones)"
+            )
         elif status == "409":
             message = f"Storage already holds that file and refused to replace it ({code})"
         elif status.startswith("5"):
