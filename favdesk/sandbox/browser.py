@@ -1,8 +1,9 @@
 """A stand-in web browser: load the authorize URL and follow its redirect to the callback.
 
-Set `BROWSER="<python> -m favdesk.sandbox.browser"` and Python's `webbrowser` runs it with the URL.
-`webbrowser` waits for the command to exit, so every step has a timeout and the command always
-exits 0 once it tried, like a browser that opened the page.
+Set `BROWSER="<python> -m favdesk.sandbox.browser %s"` and Python's `webbrowser` runs it with the
+URL. Keep the `%s`: without it Python 3.11's `webbrowser` takes the whole value as one executable
+name and `open()` returns False. `webbrowser` waits for the command to exit, so every step has a
+timeout and the command exits 0 once it tried, like a browser that opened the page.
 """
 
 from __future__ import annotations

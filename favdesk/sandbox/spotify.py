@@ -19,12 +19,14 @@ import random
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
@@ -170,26 +172,31 @@ def _title(rng: random.Random) -> str:
     return f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}"
 
 
+def _artist_object(artist_id: str, name: str) -> dict:
+    """A simplified artist object."""
+    return {
+        "external_urls": {"spotify": f"https://open.spotify.com/artist/{artist_id}"},
+        "href": f"https://api.spotify.com/v1/artists/{artist_id}",
+        "id": artist_id,
+        "name": name,
+        "type": "artist",
+        "uri": f"spotify:artist:{artist_id}",
+    }
+
+
 class LibraryGenerator:
     """Deterministic track items: the same (seed, serial) always gives the same item."""
 
     def __init__(self, seed: int, artists: int = 300) -> None:
         self.seed = seed
         self._artists = [self._artist(index) for index in range(artists)]
-        self._albums: dict[tuple[str, int], dict] = {}
+        self._albums: dict[tuple[str, int], tuple] = {}
 
-    def _artist(self, index: int) -> dict:
+    def _artist(self, index: int) -> tuple[str, str]:
+        """(id, name) of artist `index`; objects are built fresh per item so none is shared."""
         rng = random.Random(f"artist:{self.seed}:{index}")
         name = rng.choice(_ARTISTS) if index < len(_ARTISTS) else f"The {_title(rng)}"
-        artist_id = _base62_id("artist", self.seed, index)
-        return {
-            "external_urls": {"spotify": f"https://open.spotify.com/artist/{artist_id}"},
-            "href": f"https://api.spotify.com/v1/artists/{artist_id}",
-            "id": artist_id,
-            "name": name,
-            "type": "artist",
-            "uri": f"spotify:artist:{artist_id}",
-        }
+        return _base62_id("artist", self.seed, index), name
 
     def added_at(self, serial: int) -> float:
         """When track `serial` was liked: strictly increasing with the serial."""
@@ -207,22 +214,17 @@ class LibraryGenerator:
             return {"added_at": added_at, "track": self._local_track(rng)}
         return {"added_at": added_at, "track": self._track(rng)}
 
-    def _album(self, rng: random.Random, artist: dict) -> dict:
-        """One of the artist's four albums, built once."""
-        key = (artist["id"], rng.randrange(4))
-        album = self._albums.get(key)
-        if album is None:
-            album = self._albums[key] = self._new_album(artist, key[1])
-        return album
-
-    def _new_album(self, artist: dict, album_number: int) -> dict:
-        album_rng = random.Random(f"album:{artist['id']}:{album_number}")
-        album_id = _base62_id("album", artist["id"], album_number)
-        released = f"{album_rng.randrange(1965, 2026)}-{album_rng.randrange(1, 13):02d}-01"
+    def _album(self, rng: random.Random, artist: tuple[str, str]) -> dict:
+        """One of the artist's four albums (its details drawn once)."""
+        key = (artist[0], rng.randrange(4))
+        details = self._albums.get(key)
+        if details is None:
+            details = self._albums[key] = self._album_details(*key)
+        album_id, album_type, name, released, total = details
         image = f"https://i.scdn.co/image/ab67616d0000b273{album_id.lower()}"
         return {
-            "album_type": album_rng.choice(("album", "album", "single", "compilation")),
-            "artists": [artist],
+            "album_type": album_type,
+            "artists": [_artist_object(*artist)],
             "external_urls": {"spotify": f"https://open.spotify.com/album/{album_id}"},
             "href": f"https://api.spotify.com/v1/albums/{album_id}",
             "id": album_id,
@@ -231,23 +233,34 @@ class LibraryGenerator:
                 for size in (640, 300, 64)
             ],
             "is_playable": True,
-            "name": _title(album_rng),
+            "name": name,
             "release_date": released,
             "release_date_precision": "day",
-            "total_tracks": album_rng.randrange(1, 21),
+            "total_tracks": total,
             "type": "album",
             "uri": f"spotify:album:{album_id}",
         }
+
+    @staticmethod
+    def _album_details(artist_id: str, number: int) -> tuple[str, str, str, str, int]:
+        rng = random.Random(f"album:{artist_id}:{number}")
+        return (
+            _base62_id("album", artist_id, number),
+            rng.choice(("album", "album", "single", "compilation")),
+            _title(rng),
+            f"{rng.randrange(1965, 2026)}-{rng.randrange(1, 13):02d}-01",
+            rng.randrange(1, 21),
+        )
 
     def _track(self, rng: random.Random) -> dict:
         track_id = "".join(rng.choices(_BASE62, k=22))
         artists = rng.sample(self._artists, 2 if rng.random() < 0.2 else 1)
         name = _title(rng)
         if rng.random() < 0.08:
-            name += f" (feat. {rng.choice(self._artists)['name']})"
+            name += f" (feat. {rng.choice(self._artists)[1]})"
         track = {
             "album": self._album(rng, artists[0]),
-            "artists": artists,
+            "artists": [_artist_object(*artist) for artist in artists],
             "disc_number": 1,
             "duration_ms": rng.randrange(95_000, 420_000),
             "explicit": rng.random() < 0.15,
@@ -507,6 +520,12 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients hanging up (or `stop()` dropping them) is normal; report anything else."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -637,10 +656,10 @@ class SpotifySandbox:
     # -- helpers for tests and the demo ----------------------------------------------------
 
     def items(self) -> list[dict]:
-        """The current library, newest first, exactly as the API serves its items."""
+        """The current library, newest first: fresh dicts equal to the items the API serves."""
         with self._lock:
-            encoded = self.library.window(0, len(self.library))
-        return json.loads(b"[" + b",".join(encoded) + b"]")
+            serials = list(self.library.serials)
+        return [self.library.generator.item(serial) for serial in serials]
 
     def add_tracks(self, count: int) -> None:
         """Like `count` new tracks (they appear at offset 0)."""
@@ -678,7 +697,7 @@ class SpotifySandbox:
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers, body: bytes) -> _Reply:
+    def handle(self, method: str, target: str, headers: Message, body: bytes) -> _Reply:
         """Answer one HTTP request."""
         self.stats.bump("requests")
         parts = urlsplit(target)
@@ -738,7 +757,7 @@ class SpotifySandbox:
         location = f"{redirect_uri}{separator}{urlencode(params)}"
         return _Reply(302, b"", "text/plain", {"Location": location})
 
-    def _token(self, headers, body: bytes) -> _Reply:
+    def _token(self, headers: Message, body: bytes) -> _Reply:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         grant_type = form.get("grant_type", "")
         self.stats.bump_grant(grant_type or "missing")
@@ -826,7 +845,7 @@ class SpotifySandbox:
 
     # -- Web API -----------------------------------------------------------------------------
 
-    def _api(self, method: str, path: str, query: dict[str, str], headers) -> _Reply:
+    def _api(self, method: str, path: str, query: dict[str, str], headers: Message) -> _Reply:
         self._arrive(path, query)
         try:
             if self.faults.latency > 0:
@@ -879,7 +898,7 @@ class SpotifySandbox:
                 self._blocked_from = now + RETRY_AFTER_GRACE
             self._blocked_until = max(self._blocked_until, until)
 
-    def _api_reply(self, method: str, path: str, query: dict[str, str], headers) -> _Reply:
+    def _api_reply(self, method: str, path: str, query: dict[str, str], headers: Message) -> _Reply:
         self._check_rate()
         scope = self._authenticate(headers.get("Authorization"))
         if self.faults.not_allowlisted:
