@@ -1,0 +1,132 @@
+"""The desktop app: builds the parts, wires them together and runs the Qt event loop."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+
+from PySide6.QtCore import QObject, QSocketNotifier
+from PySide6.QtWidgets import QApplication
+
+from favdesk import APP_ID, APP_NAME
+from favdesk.gui.bridge import user_message
+from favdesk.gui.controller import AppController, Opener, default_opener
+from favdesk.gui.icons import app_icon
+from favdesk.gui.main_window import MainWindow
+from favdesk.gui.settings_dialog import SettingsDialog
+from favdesk.gui.single_instance import InstanceServer, ask_running_instance, server_name
+from favdesk.gui.tray import Tray
+from favdesk.settings import Settings, load_settings
+
+
+def application() -> QApplication:
+    """The process's QApplication, named for the desktop (icon, .desktop file, window class)."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+class Desktop(QObject):
+    """The running app: controller, window, tray and Settings dialog, wired to each other."""
+
+    def __init__(self, settings: Settings, opener: Opener = default_opener) -> None:
+        super().__init__()
+        self.controller = AppController(settings, opener, self)
+        self.window = MainWindow(self.controller)
+        self.tray = Tray(self)
+        self.window.tray_available = self.tray.show()
+        self.dialog: SettingsDialog | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        c, tray, window = self.controller, self.tray, self.window
+        c.changed.connect(tray.render)
+        c.notified.connect(tray.notify)
+        c.quit_ready.connect(QApplication.quit)
+        tray.sync_requested.connect(c.sync)
+        tray.pause_requested.connect(c.pause)
+        tray.resume_requested.connect(c.resume)
+        tray.open_requested.connect(window.show_dashboard)
+        tray.quit_requested.connect(window.ask_quit)
+        window.settings_requested.connect(self.open_settings)
+
+    def start(self) -> None:
+        """Show the window at once ("Starting..."), then open the runtime in the background."""
+        self.window.show()
+        self.controller.start()
+
+    def open_settings(self) -> None:
+        if self.dialog is not None:
+            self.dialog.raise_()
+            return
+        self.dialog = SettingsDialog(self.controller.settings, self.window)
+        self.dialog.saved.connect(self._settings_saved)
+        self.dialog.finished.connect(self._settings_closed)
+        self.dialog.open()
+
+    def _settings_closed(self) -> None:
+        if self.dialog is not None:
+            self.dialog.deleteLater()
+        self.dialog = None
+
+    def _settings_saved(self, _checked: Settings) -> None:
+        """Re-read the settings (all layers); apply them now unless a sync is running."""
+        c = self.controller
+        if c.state.job is not None:
+            c.note("Settings saved. They apply when you restart favdesk (a sync is running now).")
+            return
+
+        def apply(settings: Settings) -> None:
+            c.note("Settings saved and applied.")
+            c.reopen(settings)
+
+        c.bridge.run_in_background(
+            load_settings, apply, lambda e: c.note(f"Settings saved, but: {user_message(e)}")
+        )
+
+    def close(self) -> None:
+        """Close everything; blocks until the runtime is closed (call after the event loop)."""
+        self.controller.shutdown()
+        self.tray.close()
+        self.window.hide()
+
+
+def stop_on_signals(app: QApplication, on_signal) -> socket.socket:
+    """Ctrl-C and SIGTERM reach Python while Qt's loop waits: wake it through a socket pair."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+    notifier.activated.connect(lambda: reader.recv(64))
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: on_signal())
+    return writer
+
+
+def run_app(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk` with no command: the desktop app (or the running one's window, if any)."""
+    app = application()
+    name = server_name(settings.data_dir)
+    if ask_running_instance(name):
+        print("favdesk is already running: its window was brought up.", file=sys.stderr)
+        return 0
+    server = InstanceServer(name, app)
+    server.listen()
+    desktop = Desktop(settings)
+    server.show_requested.connect(desktop.window.show_dashboard)
+    keep = stop_on_signals(app, lambda: desktop.controller.quit(cancel_current=True))
+    desktop.start()
+    try:
+        return app.exec()
+    finally:
+        desktop.close()
+        server.close()
+        keep.close()

@@ -1,0 +1,114 @@
+"""The only way between the GUI thread and everything that may block.
+
+`Bridge.run_in_background(task, on_done, on_error)` runs `task` on a worker thread and calls
+back on the GUI thread (Anki's `taskman.run_in_background`). `WorkerEvents` is the embedded
+worker's listener: its callbacks arrive on the worker thread and leave as Qt signals, which
+Qt queues to the GUI thread because the object lives there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from favdesk.errors import FavdeskError
+
+log = logging.getLogger(__name__)
+
+#: Enough threads for one blocking link wait, one status read and a few short calls at once.
+MAX_THREADS = 6
+
+
+def user_message(error: BaseException) -> str:
+    """A line for the UI: favdesk's own message, or the error's type for anything unexpected."""
+    if isinstance(error, FavdeskError):
+        return str(error)
+    return f"Unexpected error ({type(error).__name__}); details are in the log."
+
+
+class Bridge(QObject):
+    """Runs blocking calls on worker threads and hands results back on the GUI thread."""
+
+    _deliver = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="favdesk-gui")
+        self._closed = False
+        self._deliver.connect(self._run_delivery)
+
+    def run_in_background(
+        self,
+        task: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future:
+        """Run `task` off the GUI thread; `on_done(result)` or `on_error(exc)` run on it."""
+        if QThread.currentThread() is not self.thread():
+            raise RuntimeError("run_in_background must be called from the GUI thread")
+        future = self._pool.submit(task)
+        future.add_done_callback(lambda f: self._hand_back(f, on_done, on_error))
+        return future
+
+    def call_on_main(self, function: Callable[[], None]) -> None:
+        """Queue `function` to run on the GUI thread (safe from any thread)."""
+        self._deliver.emit(function)
+
+    def _hand_back(self, future: Future, on_done, on_error) -> None:
+        """Runs on the worker thread: queue the callbacks for the GUI thread unless closed."""
+        if self._closed or future.cancelled():
+            return
+        self._deliver.emit(lambda: self._finish(future, on_done, on_error))
+
+    def _finish(self, future: Future, on_done, on_error) -> None:
+        error = future.exception()
+        if error is None:
+            if on_done is not None:
+                on_done(future.result())
+            return
+        if not isinstance(error, FavdeskError):
+            log.error("background task failed", exc_info=error)
+        if on_error is not None:
+            on_error(error)
+
+    def _run_delivery(self, function: Callable[[], None]) -> None:
+        if not self._closed:
+            function()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop delivering results and let running tasks finish (they are not interrupted)."""
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class WorkerEvents(QObject):
+    """The embedded worker's listener; each callback becomes a signal named for what happened."""
+
+    state_changed = Signal(str)
+    job_started = Signal(str, str)
+    #: job_id, user_id, fetched, total (None until the first page), phase
+    job_progress = Signal(str, str, int, object, str)
+    #: job_id, user_id, ok, error message (None on success)
+    job_finished = Signal(str, str, bool, object)
+    log_line = Signal(str)
+
+    def on_state(self, state: Any) -> None:
+        self.state_changed.emit(str(getattr(state, "value", state)))
+
+    def on_job_started(self, job_id: str, user_id: str) -> None:
+        self.job_started.emit(job_id, user_id)
+
+    def on_job_progress(
+        self, job_id: str, user_id: str, fetched: int, total: int | None, phase: str
+    ) -> None:
+        self.job_progress.emit(job_id, user_id, int(fetched), total, str(phase or ""))
+
+    def on_job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
+        self.job_finished.emit(job_id, user_id, bool(ok), None if error is None else str(error))
+
+    def on_log(self, line: str) -> None:
+        self.log_line.emit(str(line))

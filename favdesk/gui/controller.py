@@ -1,0 +1,409 @@
+"""The app's state and the one place that turns the user's intents into runtime calls.
+
+Every runtime call runs through the bridge on a worker thread; results come back on the GUI
+thread and replace the `Dashboard` value, which the window and the tray render. The embedded
+worker's live state comes from its callbacks (`WorkerEvents`), never from Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+
+from favdesk.errors import LinkCancelled
+from favdesk.gui.bridge import Bridge, WorkerEvents, user_message
+from favdesk.gui.describe import number, value
+from favdesk.gui.poller import StatusPoller
+from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
+from favdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LINK_TIMEOUT = 300.0
+#: Opens the runtime (blocking): `opener(settings, listener) -> Runtime`.
+Opener = Callable[[Settings, Any], Any]
+
+
+def default_opener(settings: Settings, listener: Any) -> Any:
+    from favdesk.runtime import open_runtime
+
+    return open_runtime(settings, listener=listener)
+
+
+class AppController(QObject):
+    """Holds the runtime and the `Dashboard`; every method here returns at once."""
+
+    changed = Signal(object)
+    #: title, message: a desktop notification (the tray shows it where there is one)
+    notified = Signal(str, str)
+    file_saved = Signal(str)
+    #: the app may quit now (the worker stopped, or nothing was running)
+    quit_ready = Signal()
+
+    def __init__(self, settings: Settings, opener: Opener = default_opener, parent=None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.opener = opener
+        self.runtime: Any | None = None
+        self.bridge = Bridge(self)
+        self.events = WorkerEvents(self)
+        self.poller = StatusPoller(self.bridge, self)
+        self.state = self._initial_state(settings)
+        self.quitting = False
+        self._link_cancel: threading.Event | None = None
+        self._visible = False
+        self._files_stale = True
+        self._connect()
+
+    @staticmethod
+    def _initial_state(settings: Settings) -> Dashboard:
+        return Dashboard(
+            demo_mode=settings.demo_mode, wait_for_other_jobs=settings.wait_for_other_jobs
+        )
+
+    def _connect(self) -> None:
+        self.events.state_changed.connect(self._worker_state)
+        self.events.job_started.connect(self._job_started)
+        self.events.job_progress.connect(self._job_progress)
+        self.events.job_finished.connect(self._job_finished)
+        self.poller.polled.connect(self._polled)
+        self.poller.failed.connect(self._poll_failed)
+        self.poller.plan_changed.connect(lambda plan: self._update(poll=plan))
+
+    def _update(self, **changes: Any) -> None:
+        self.state = replace(self.state, **changes)
+        self.changed.emit(self.state)
+
+    def _pending(self, name: str, on: bool) -> frozenset[str]:
+        return self.state.pending | {name} if on else self.state.pending - {name}
+
+    def note(self, text: str | None) -> None:
+        """Show (or clear, with None) a message in the window's notice banner."""
+        self._update(notice=text)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the runtime in the background; the window says "Starting..." meanwhile."""
+        if self.state.startup == "ready":
+            return
+        self._update(startup="starting", startup_error=None)
+        self.bridge.run_in_background(
+            lambda: self.opener(self.settings, self.events), self._opened, self._open_failed
+        )
+
+    def reopen(self, settings: Settings) -> None:
+        """Apply new settings: close the runtime and open one with `settings`, in the background."""
+        old, self.runtime = self.runtime, None
+        self.poller.stop()
+        self.poller.update(ready=False)
+        self.settings = settings
+        self._update(
+            demo_mode=settings.demo_mode,
+            wait_for_other_jobs=settings.wait_for_other_jobs,
+            startup="starting",
+            startup_error=None,
+            snapshot=None,
+            status_error=None,
+        )
+
+        def swap() -> Any:
+            if old is not None:
+                old.close()
+            return self.opener(settings, self.events)
+
+        self.bridge.run_in_background(swap, self._opened, self._open_failed)
+
+    def _opened(self, runtime: Any) -> None:
+        if self.quitting:
+            self.bridge.run_in_background(runtime.close)
+            return
+        self.runtime = runtime
+        self.poller.fetch = runtime.status
+        self._update(
+            startup="ready",
+            storage_description=runtime.storage_description,
+            redis_where=runtime.redis_where,
+            worker=value(runtime.worker.state),
+        )
+        self.load_accounts()
+        self.poller.update(ready=True, paused=self.state.worker == "paused")
+
+    def _open_failed(self, error: BaseException) -> None:
+        self._update(startup="failed", startup_error=user_message(error))
+
+    def shutdown(self) -> None:
+        """Cancel a browser wait, stop polling and close the runtime (blocks: call at exit)."""
+        self.quitting = True
+        if self._link_cancel is not None:
+            self._link_cancel.set()
+        self.poller.stop()
+        runtime, self.runtime = self.runtime, None
+        self.bridge.close(wait=True)
+        if runtime is not None:
+            runtime.close()
+
+    def quit(self, cancel_current: bool = False) -> None:
+        """Quit once the worker is done: at once when idle, after (or cancelling) a running job."""
+        self.quitting = True
+        if self.runtime is None or self.state.job is None:
+            self.quit_ready.emit()
+            return
+        self.note(
+            "Cancelling the current sync between pages, then quitting..."
+            if cancel_current
+            else "favdesk quits when the current sync finishes..."
+        )
+        self._call(lambda r: r.worker.stop(cancel_current=cancel_current), "stop the worker")
+
+    # -- the window ---------------------------------------------------------------------------
+
+    def set_window_visible(self, visible: bool) -> None:
+        """Someone is (or stops) looking: poll Redis only while they are."""
+        if visible == self._visible:
+            return
+        self._visible = visible
+        self.poller.update(visible=visible)
+        if visible and self._files_stale:
+            self.load_files()
+
+    def select_user(self, user_id: str) -> None:
+        if user_id == self.state.user_id:
+            return
+        self._update(user_id=user_id, files=(), files_error=None, queued_job=None)
+        self.load_files()
+
+    def refresh(self) -> None:
+        """The user asked: read Redis once now (even while paused) and reload the accounts."""
+        self.poller.poll_now(force=True)
+        self.load_accounts()
+
+    # -- runtime calls ------------------------------------------------------------------------
+
+    def _call(
+        self,
+        task: Callable[[Any], Any],
+        what: str,
+        on_done: Callable[[Any], None] | None = None,
+        pending: str | None = None,
+    ) -> None:
+        """Run `task(runtime)` in the background; a failure shows as "Could not <what>: ..."."""
+        runtime = self.runtime
+        if runtime is None:
+            return
+        if pending:
+            self._update(pending=self._pending(pending, True))
+
+        def done(result: Any) -> None:
+            if pending:
+                self._update(pending=self._pending(pending, False))
+            if on_done is not None:
+                on_done(result)
+
+        def failed(error: BaseException) -> None:
+            changes: dict[str, Any] = {"notice": f"Could not {what}: {user_message(error)}"}
+            if pending:
+                changes["pending"] = self._pending(pending, False)
+            self._update(**changes)
+
+        self.bridge.run_in_background(lambda: task(runtime), done, failed)
+
+    def load_accounts(self) -> None:
+        self._call(lambda r: tuple(r.accounts.list()), "read the linked accounts", self._accounts)
+
+    def _accounts(self, accounts: tuple) -> None:
+        known = {a.user_id for a in accounts}
+        user_id = self.state.user_id
+        if user_id not in known:
+            preferred = self.settings.user_id
+            first = accounts[0].user_id if accounts else None
+            user_id = preferred if preferred in known else first
+        changed_user = user_id != self.state.user_id
+        self._update(accounts=accounts, user_id=user_id)
+        if changed_user or self._files_stale:
+            self.load_files()
+
+    def load_files(self) -> None:
+        user_id = self.state.user_id
+        if user_id is None or self.runtime is None:
+            return
+        self._files_stale = False
+
+        def listed(files: list) -> None:
+            if user_id == self.state.user_id:
+                self._update(
+                    files=tuple(files), files_error=None, pending=self._pending("files", False)
+                )
+
+        def failed(error: BaseException) -> None:
+            self._update(files_error=user_message(error), pending=self._pending("files", False))
+
+        self._update(pending=self._pending("files", True))
+        runtime = self.runtime
+        self.bridge.run_in_background(lambda: runtime.files(user_id), listed, failed)
+
+    def link(self) -> None:
+        """Link Spotify in the system browser; the wait can be cancelled."""
+        if self.runtime is None or self.state.link.waiting:
+            return
+        cancel = self._link_cancel = threading.Event()
+        self._update(link=LinkState(waiting=True))
+
+        def show_url(url: str) -> None:
+            self.bridge.call_on_main(lambda: self._link_url(cancel, url))
+
+        runtime = self.runtime
+        self.bridge.run_in_background(
+            lambda: runtime.link(
+                open_browser=True, on_url=show_url, cancel=cancel, timeout=LINK_TIMEOUT
+            ),
+            self._linked,
+            self._link_failed,
+        )
+
+    def _link_url(self, cancel: threading.Event, url: str) -> None:
+        if cancel is self._link_cancel and self.state.link.waiting:
+            self._update(link=replace(self.state.link, url=url))
+
+    def cancel_link(self) -> None:
+        if self._link_cancel is not None:
+            self._link_cancel.set()
+
+    def _linked(self, result: Any) -> None:
+        self._link_cancel = None
+        account = result.account
+        name = account.display_name or account.spotify_id
+        message = f"Linked {name}. The first sync is queued (job {result.job_id})."
+        self._update(
+            link=LinkState(message=message), user_id=account.user_id, queued_job=result.job_id
+        )
+        self.load_accounts()
+        self.poller.poll_now()
+
+    def _link_failed(self, error: BaseException) -> None:
+        self._link_cancel = None
+        if isinstance(error, LinkCancelled):
+            self._update(link=LinkState(message="Login cancelled: nothing was linked."))
+            return
+        self._update(link=LinkState(error=f"Linking failed: {user_message(error)}"))
+
+    def sync(self) -> None:
+        """Queue an import for the selected user (a waiting job is answered with its own id)."""
+        user_id = self.state.user_id
+        if user_id is None:
+            return
+
+        def queued(result: Any) -> None:
+            running = self.state.job is not None and self.state.job.job_id == result.job_id
+            notice = None if result.created else f"A sync is already queued (job {result.job_id})."
+            self._update(queued_job=None if running else result.job_id, notice=notice)
+            self.poller.poll_now()
+
+        self._call(lambda r: r.sync(user_id), "start a sync", queued, pending="sync")
+
+    def pause(self) -> None:
+        self._call(lambda r: r.worker.pause(), "pause the worker")
+
+    def resume(self) -> None:
+        """Resume a paused worker, or start a stopped one."""
+        if self.state.worker == "stopped":
+            self._call(lambda r: r.worker.start(), "start the worker")
+            return
+        self._call(lambda r: r.worker.resume(), "resume the worker")
+
+    def stop(self, cancel_current: bool = False) -> None:
+        self._call(lambda r: r.worker.stop(cancel_current=cancel_current), "stop the worker")
+
+    def retry_job(self, job_id: str) -> None:
+        if job_id:
+            self._call(lambda r: r.retry_job(job_id), "retry the job", self._force_poll)
+
+    def delete_job(self, job_id: str) -> None:
+        if job_id:
+            self._call(lambda r: r.delete_job(job_id), "delete the job", self._force_poll)
+
+    def _force_poll(self, _result: Any = None) -> None:
+        self.poller.poll_now(force=True)
+
+    def open_file(self, key: str) -> None:
+        """Download a copy to a private temp folder and open it with the desktop's app for JSON."""
+
+        def write(runtime: Any) -> str:
+            folder = Path(tempfile.mkdtemp(prefix="favdesk-"))
+            path = folder / Path(key).name
+            path.write_bytes(runtime.download(key))
+            return str(path)
+
+        def opened(path: str) -> None:
+            if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+                self.note(f"No app opened the file; it is at {path}")
+
+        self._call(write, "open the file", opened)
+
+    def save_file(self, key: str, path: str) -> None:
+        def write(runtime: Any) -> str:
+            target = Path(path)
+            temporary = target.with_name(f".{target.name}.part")
+            temporary.write_bytes(runtime.download(key))
+            os.replace(temporary, target)
+            return str(target)
+
+        self._call(write, "save the file", self.file_saved.emit)
+
+    # -- worker callbacks (already on the GUI thread) --------------------------------------
+
+    def _worker_state(self, state: str) -> None:
+        self._update(worker=state)
+        self.poller.update(paused=state == "paused", busy=state in ("busy", "stopping"))
+        if self.quitting and state == "stopped":
+            self.quit_ready.emit()
+
+    def _job_started(self, job_id: str, user_id: str) -> None:
+        queued = None if self.state.queued_job == job_id else self.state.queued_job
+        self._update(job=LiveJob(job_id, user_id), queued_job=queued)
+        self.poller.update(busy=True)
+        self.notified.emit("Sync started", f"Importing the Liked Songs of user {user_id}.")
+
+    def _job_progress(
+        self, job_id: str, user_id: str, fetched: int, total: int | None, phase: str
+    ) -> None:
+        self._update(job=LiveJob(job_id, user_id, fetched, total, phase))
+
+    def _job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
+        job = self.state.job
+        outcome = JobOutcome(job_id, user_id, ok, error, datetime.now(UTC))
+        self._update(job=None, outcome=outcome)
+        self.poller.update(busy=False)
+        if ok:
+            count = number(job.fetched) if job is not None and job.job_id == job_id else "All"
+            self.notified.emit("Sync done", f"{count} liked songs saved for user {user_id}.")
+        else:
+            self.notified.emit("Sync failed", error or "The import failed: see the dashboard.")
+        self._files_stale = True
+        if self._visible:
+            self.load_files()
+        self.poller.poll_now()
+
+    # -- Redis reads ----------------------------------------------------------------------------
+
+    def _polled(self, snapshot: Any) -> None:
+        queued = self.state.queued_job
+        if queued is not None and any(
+            j.id == queued and value(j.state) in ("finished", "failed") for j in snapshot.jobs
+        ):
+            queued = None
+        error = None if snapshot.redis.reachable else snapshot.redis.error or "no answer"
+        self._update(snapshot=snapshot, status_error=error, queued_job=queued)
+
+    def _poll_failed(self, message: str) -> None:
+        self._update(status_error=message)

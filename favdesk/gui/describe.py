@@ -1,0 +1,315 @@
+"""Turns the dashboard's state into words, tones and icon looks; Qt-free so tests read it directly.
+
+Tones are "neutral", "ok", "busy", "warn" and "error"; widgets map them to palette-aware colours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from favdesk.gui.state import Dashboard
+
+#: What to do about each `error:<reason>` a sync can end with.
+REMEDIES = {
+    "reauth": "Spotify no longer accepts this link: press Link Spotify to link the account again.",
+    "auth": "Spotify refused favdesk's credentials: check the Client ID (and secret) in Settings, "
+    "then link again.",
+    "notallowed": "This Spotify app is in development mode and the account is not on its "
+    "allow-list: add it under Users and Access in the Spotify Developer Dashboard, or use your "
+    "own Client ID in Settings.",
+    "noaccount": "No Spotify account is linked for this user: press Link Spotify.",
+    "settings": "A setting is wrong: fix it in Settings, then press Sync now.",
+    "network": "A service could not be reached: check the connection, then press Sync now.",
+    "spotify": "Spotify answered with an error: press Sync now to try again later.",
+    "storage": "Storage refused the file: check the Supabase URL and service-role key in "
+    "Settings, then press Sync now.",
+    "redis": "Redis could not be reached: check the Redis URL in Settings.",
+    "keyring": "The system keyring is locked or missing: unlock it (or install a Secret "
+    "Service), then press Sync now.",
+    "cancelled": "The import was stopped; the pages already fetched are kept: press Sync now "
+    "to resume.",
+}
+DEFAULT_REMEDY = "Press Sync now to try again."
+#: A failed sync's reason in a few words.
+REASON_WORDS = {
+    "reauth": "the Spotify link expired or was revoked",
+    "auth": "Spotify refused the app's credentials",
+    "notallowed": "the account is not allowed in this Spotify app",
+    "noaccount": "no linked account",
+    "settings": "a setting is wrong",
+    "network": "a service could not be reached",
+    "spotify": "Spotify answered with an error",
+    "storage": "Storage refused the file",
+    "redis": "Redis could not be reached",
+    "keyring": "the keyring is unavailable",
+    "cancelled": "stopped before it finished",
+    "ratelimited": "Spotify's rate limit",
+}
+#: The button that carries out a remedy: error reason -> action (anything else: "sync").
+REMEDY_ACTIONS = {
+    "reauth": "link",
+    "noaccount": "link",
+    "auth": "settings",
+    "notallowed": "settings",
+    "settings": "settings",
+    "storage": "settings",
+    "redis": "settings",
+}
+#: Why a queued sync does not start, and the button that fixes it, by worker state.
+QUEUED_REMEDY = {
+    "paused": ("The worker is paused: press Resume to run the sync.", "resume"),
+    "stopped": ("The worker is stopped: press Start to run the sync.", "start"),
+}
+WORKER_WORDS = {
+    "stopped": ("Stopped: no jobs run until you start it", "warn"),
+    "idle": ("Running, idle", "ok"),
+    "busy": ("Running a job", "busy"),
+    "waiting": ("Waiting for jobs from other apps", "ok"),
+    "paused": ("Paused: queued jobs wait until you resume", "warn"),
+    "stopping": ("Stopping after the current job...", "busy"),
+}
+
+
+def value(state: Any) -> str:
+    """The string value of a str-Enum state (or of a plain string)."""
+    return str(getattr(state, "value", state) or "")
+
+
+def local(moment: datetime) -> datetime:
+    """A datetime in local time; naive values from the core are UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone()
+
+
+def clock(moment: datetime | None, now: datetime | None = None) -> str:
+    """HH:MM for today, "28 Nov 14:05" for another day, "never" for None."""
+    if moment is None:
+        return "never"
+    moment = local(moment)
+    today = local(now or datetime.now(UTC)).date()
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    return f"{moment.day} {moment:%b %H:%M}"
+
+
+def size(count: int) -> str:
+    """A byte count for people: 812 B, 12.3 kB, 4.1 MB."""
+    amount = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    raise AssertionError("unreachable")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def number(count: int | None) -> str:
+    return "?" if count is None else f"{count:,}"
+
+
+def reason_of(text: str | None) -> str | None:
+    """The short reason in "error:reason[:detail]" or "reason", if it is one favdesk knows."""
+    if not text:
+        return None
+    head = text.removeprefix("error:").split(":", 1)[0].strip()
+    return head if head in REMEDIES or head == "ratelimited" else None
+
+
+def remedy(reason: str | None, resume_at: datetime | None = None) -> str:
+    """What the user can do about a failed sync."""
+    if reason == "ratelimited":
+        if resume_at is None:
+            return "Spotify asked favdesk to slow down: press Sync now again later."
+        at = clock(resume_at)
+        return f"Spotify asked favdesk to slow down: the import resumes by itself at {at}."
+    return REMEDIES.get(reason or "", DEFAULT_REMEDY)
+
+
+@dataclass(frozen=True)
+class SyncView:
+    words: str
+    tone: str
+    remedy: str | None = None
+    fetched: int = 0
+    total: int | None = None
+    active: bool = False
+    last_success: str = "never"
+    action: str | None = None
+
+
+def last_success(d: Dashboard) -> datetime | None:
+    """When the selected user's last sync succeeded: worker callback, job list or newest file."""
+    if d.user_id is None:
+        return None
+    found: list[datetime] = []
+    if d.outcome and d.outcome.ok and d.outcome.user_id == d.user_id:
+        found.append(d.outcome.at)
+    if d.snapshot is not None:
+        progress = d.snapshot.progress.get(d.user_id)
+        if progress is not None and progress.done_at:
+            found.append(progress.done_at)
+        found += [
+            j.ended_at
+            for j in d.snapshot.jobs
+            if j.user_id == d.user_id and value(j.state) == "finished" and j.ended_at
+        ]
+    found += [f.updated_at for f in d.files if f.updated_at]
+    return max((local(moment) for moment in found), default=None)
+
+
+def sync_view(d: Dashboard, now: datetime | None = None) -> SyncView:
+    """The selected user's sync in words and tone, with the remedy for an error."""
+    done_at = last_success(d)
+    last = clock(done_at, now)
+    if not d.ready:
+        return SyncView("Waiting for favdesk to start", "neutral", last_success=last)
+    if d.user_id is None:
+        return SyncView(
+            "Nothing to sync yet",
+            "neutral",
+            REMEDIES["noaccount"],
+            last_success=last,
+            action="link",
+        )
+    if d.job is not None and d.job.user_id == d.user_id:
+        return _live_sync(d, last)
+    if d.queued_job is not None:
+        hint, action = QUEUED_REMEDY.get(value(d.worker), (None, None))
+        return SyncView("Queued", "busy", hint, last_success=last, action=action)
+    status = d.snapshot.syncs.get(d.user_id) if d.snapshot is not None else None
+    outcome = d.outcome if d.outcome and d.outcome.user_id == d.user_id else None
+    if outcome is not None and (status is None or outcome.at >= d.snapshot.taken_at):
+        return _outcome_sync(outcome, now, last)
+    if status is not None:
+        return _status_sync(d, status, done_at, now, last)
+    return SyncView("Not synced yet" if done_at is None else "Idle", "neutral", last_success=last)
+
+
+def _live_sync(d: Dashboard, last: str) -> SyncView:
+    job = d.job
+    assert job is not None
+    words = f"Syncing: {job.phase}" if job.phase else "Syncing"
+    return SyncView(words, "busy", None, job.fetched, job.total, True, last)
+
+
+def _outcome_sync(outcome, now, last: str) -> SyncView:
+    if outcome.ok:
+        return SyncView(f"Done at {clock(outcome.at, now)}", "ok", last_success=last)
+    return _error_view(outcome.error, reason_of(outcome.error), None, last)
+
+
+def _status_sync(d: Dashboard, status, done_at, now, last: str) -> SyncView:
+    state = value(status.state)
+    if state == "syncing":
+        progress = d.snapshot.progress.get(d.user_id)
+        fetched = progress.fetched if progress else 0
+        total = progress.total if progress else None
+        words = f"Syncing: {progress.phase}" if progress and progress.phase else "Syncing"
+        return SyncView(words, "busy", None, fetched, total, True, last)
+    if state == "done":
+        at = f" at {clock(done_at, now)}" if done_at else ""
+        return SyncView(f"Done{at}", "ok", last_success=last)
+    if state == "error":
+        detail = status.reason or "failed"
+        return _error_view(detail, reason_of(detail), status.resume_at, last)
+    return SyncView("Idle", "neutral", last_success=last)
+
+
+def _error_view(
+    detail: str | None, reason: str | None, resume_at: datetime | None, last: str
+) -> SyncView:
+    """A failed sync: its reason in words, and the remedy (a rate limit resumes by itself)."""
+    help_text = remedy(reason, resume_at)
+    if reason == "ratelimited" and resume_at is not None:
+        return SyncView(
+            f"Waiting for Spotify until {clock(resume_at)}", "warn", help_text, last_success=last
+        )
+    words = f"Error: {REASON_WORDS.get(reason or '', detail or 'the import failed')}"
+    action = REMEDY_ACTIONS.get(reason or "", "sync")
+    return SyncView(words, "error", help_text, last_success=last, action=action)
+
+
+def worker_view(state: str) -> tuple[str, str]:
+    return WORKER_WORDS.get(value(state), (value(state).capitalize() or "Unknown", "neutral"))
+
+
+@dataclass(frozen=True)
+class RedisView:
+    words: str
+    tone: str
+    where: str
+    latency: str
+    version: str
+    activity: str
+
+
+def redis_view(d: Dashboard) -> RedisView:
+    """Reachability from the last read, and what favdesk is sending Redis right now."""
+    health = d.snapshot.redis if d.snapshot is not None else None
+    where = (health.where if health else "") or d.redis_where or "-"
+    activity = redis_activity(d)
+    if d.status_error and (health is None or not health.reachable):
+        return RedisView(f"Redis unreachable: {d.status_error}", "error", where, "", "", activity)
+    if health is None:
+        return RedisView("Not read yet", "neutral", where, "", "", activity)
+    if not health.reachable:
+        words = f"Redis unreachable: {health.error or 'no answer'}"
+        return RedisView(words, "error", where, "", "", activity)
+    latency = f"{health.latency_ms:.1f} ms" if health.latency_ms is not None else ""
+    return RedisView("Reachable", "ok", where, latency, health.version or "", activity)
+
+
+def redis_activity(d: Dashboard) -> str:
+    """ "Polling: ..." when favdesk sends Redis commands now, "Quiet: ..." when it sends none."""
+    senders = []
+    if d.poll.active and d.poll.interval:
+        what = "retrying" if d.poll.failures else "reading the queue"
+        senders.append(f"the dashboard is {what} every {d.poll.interval:g} s")
+    worker = value(d.worker)
+    if worker in ("busy", "stopping"):
+        senders.append("the worker is running a job")
+    elif worker == "waiting":
+        senders.append("the worker waits for jobs from other apps (a blocking read)")
+    if senders:
+        return "Polling: " + "; ".join(senders)
+    return f"Quiet: favdesk sends Redis no commands ({d.poll.reason})"
+
+
+def status_line(d: Dashboard) -> str:
+    """One line for the tray tooltip and the top of its menu."""
+    if d.startup == "starting":
+        return "favdesk is starting..."
+    if d.startup == "failed":
+        return "favdesk could not start: open the dashboard"
+    if d.job is not None:
+        return f"Syncing: {number(d.job.fetched)} / {number(d.job.total)} songs"
+    if value(d.worker) == "paused":
+        return "Paused"
+    view = sync_view(d)
+    if view.tone == "error":
+        return f"Sync failed: {view.words.removeprefix('Error: ')}"
+    if d.user_id is None:
+        return "No Spotify account linked"
+    return f"Idle, last sync {view.last_success}"
+
+
+def tray_look(d: Dashboard) -> str:
+    """Which tray icon fits: syncing, error, paused or idle (in that order of importance)."""
+    if d.job is not None:
+        return "syncing"
+    if d.startup == "failed" or sync_view(d).tone == "error":
+        return "error"
+    if value(d.worker) in ("paused", "stopped"):
+        return "paused"
+    return "idle"

@@ -1,0 +1,321 @@
+"""The dashboard window: banners, the section cards, and the prompts that need a person's answer."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from favdesk import __version__
+from favdesk.gui.controller import AppController
+from favdesk.gui.describe import status_line
+from favdesk.gui.icons import app_icon
+from favdesk.gui.panels.account import AccountPanel
+from favdesk.gui.panels.common import tone_colour, wrapped
+from favdesk.gui.panels.connection import RedisPanel
+from favdesk.gui.panels.files import StoragePanel
+from favdesk.gui.panels.jobs import QueuePanel
+from favdesk.gui.panels.logview import LogPanel
+from favdesk.gui.panels.sync import SyncPanel
+from favdesk.gui.panels.worker import WorkerPanel
+from favdesk.gui.state import Dashboard
+
+DEMO_TEXT = (
+    "Demo mode: favdesk is using its built-in Spotify stand-in and local folders, so no real "
+    "account is touched. To back up your own Liked Songs, set SPOTIFY_CLIENT_ID in Settings "
+    "(your app's Client ID from the Spotify Developer Dashboard)."
+)
+
+
+class Banner(QFrame):
+    """A coloured strip across the top of the window with a message and optional buttons."""
+
+    def __init__(self, accessible_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName(accessible_name)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.text = wrapped(accessible_name=f"{accessible_name} text", parent=self)
+        self.row = QHBoxLayout(self)
+        self.row.addWidget(self.text, 1)
+        self.tone = "neutral"
+
+    def add_button(self, label: str) -> QPushButton:
+        button = QPushButton(label, self)
+        self.row.addWidget(button)
+        return button
+
+    def show_message(self, text: str | None, tone: str = "neutral") -> None:
+        self.setVisible(bool(text))
+        self.text.setText(text or "")
+        self.tone = tone
+        colour = tone_colour(tone, self.palette()).name()
+        self.setStyleSheet(f"Banner {{ border: 1px solid {colour}; border-radius: 4px; }}")
+
+
+class MainWindow(QMainWindow):
+    """Renders the controller's `Dashboard` and turns clicks into controller calls."""
+
+    settings_requested = Signal()
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.tray_available = False
+        self.hint_shown = False
+        self.setWindowTitle("favdesk")
+        self.setWindowIcon(app_icon())
+        self.setMinimumSize(720, 540)
+        self._build()
+        self._build_menu()
+        self._connect()
+        self._restore_geometry()
+        self.render(controller.state)
+
+    def _build(self) -> None:
+        self.account = AccountPanel(self)
+        self.sync = SyncPanel(self)
+        self.worker = WorkerPanel(self)
+        self.redis = RedisPanel(self)
+        self.queue = QueuePanel(self)
+        self.storage = StoragePanel(self)
+        self.log = LogPanel(self)
+        self.startup_banner = Banner("Startup", self)
+        self.startup_settings = self.startup_banner.add_button("Se&ttings...")
+        self.startup_retry = self.startup_banner.add_button("Try &again")
+        self.demo_banner = Banner("Demo mode", self)
+        self.demo_settings = self.demo_banner.add_button("Se&ttings...")
+        self.notice_banner = Banner("Notice", self)
+        self.notice_dismiss = self.notice_banner.add_button("&Dismiss")
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.queue, "&Queue")
+        self.tabs.addTab(self.storage, "St&orage")
+        self.tabs.addTab(self.log, "Lo&g")
+        grid = QGridLayout()
+        grid.addWidget(self.account, 0, 0)
+        grid.addWidget(self.sync, 0, 1)
+        grid.addWidget(self.worker, 1, 0)
+        grid.addWidget(self.redis, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        for banner in (self.startup_banner, self.demo_banner, self.notice_banner):
+            layout.addWidget(banner)
+        layout.addLayout(grid)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&favdesk")
+        self.settings_action = self._action(
+            menu, "&Settings...", QKeySequence.StandardKey.Preferences
+        )
+        self.settings_action.setShortcuts([QKeySequence("Ctrl+,")])
+        self.refresh_action = self._action(menu, "&Refresh", QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setShortcuts([QKeySequence("F5")])
+        menu.addSeparator()
+        self.close_action = self._action(menu, "&Close window", QKeySequence.StandardKey.Close)
+        self.quit_action = self._action(menu, "&Quit", QKeySequence.StandardKey.Quit)
+        self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = self._action(help_menu, "&About favdesk", None)
+
+    def _action(self, menu, label: str, shortcut) -> QAction:
+        action = QAction(label, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        menu.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.changed.connect(self.render)
+        c.events.log_line.connect(self.log.append)
+        c.file_saved.connect(lambda path: c.note(f"Saved a copy to {path}"))
+        self.account.link_clicked.connect(c.link)
+        self.account.cancel_link_clicked.connect(c.cancel_link)
+        self.account.sync_clicked.connect(c.sync)
+        self.account.user_selected.connect(c.select_user)
+        self.sync.action_clicked.connect(self._remedy)
+        self.worker.pause_clicked.connect(c.pause)
+        self.worker.resume_clicked.connect(c.resume)
+        self.worker.stop_clicked.connect(self.ask_stop)
+        self.redis.refresh_clicked.connect(c.refresh)
+        self.queue.retry_clicked.connect(c.retry_job)
+        self.queue.delete_clicked.connect(c.delete_job)
+        self.storage.open_clicked.connect(c.open_file)
+        self.storage.save_clicked.connect(self.ask_save_path)
+        self.storage.refresh_clicked.connect(c.load_files)
+        self.startup_retry.clicked.connect(c.start)
+        for trigger in (self.startup_settings.clicked, self.demo_settings.clicked):
+            trigger.connect(self.settings_requested)
+        self.notice_dismiss.clicked.connect(lambda: c.note(None))
+        self.settings_action.triggered.connect(self.settings_requested)
+        self.refresh_action.triggered.connect(c.refresh)
+        self.close_action.triggered.connect(self.close)
+        self.quit_action.triggered.connect(self.ask_quit)
+        self.about_action.triggered.connect(self._about)
+
+    def render(self, d: Dashboard) -> None:
+        """Show `d` everywhere: banners, cards, tabs and the title."""
+        self._render_banners(d)
+        for panel in (self.account, self.sync, self.worker, self.redis, self.queue, self.storage):
+            panel.render(d)
+        self.refresh_action.setEnabled(d.ready)
+        demo = " (demo mode)" if d.demo_mode else ""
+        self.setWindowTitle(f"favdesk{demo}: {status_line(d)}")
+
+    def _render_banners(self, d: Dashboard) -> None:
+        if d.startup == "starting":
+            self.startup_banner.show_message(
+                "Starting favdesk: opening Redis, storage and the worker...", "busy"
+            )
+        elif d.startup == "failed":
+            self.startup_banner.show_message(f"favdesk could not start: {d.startup_error}", "error")
+        else:
+            self.startup_banner.show_message(None)
+        self.startup_settings.setVisible(d.startup == "failed")
+        self.startup_retry.setVisible(d.startup == "failed")
+        self.demo_banner.show_message(DEMO_TEXT if d.demo_mode else None, "warn")
+        self.notice_banner.show_message(d.notice, "warn")
+
+    def _remedy(self, action: str) -> None:
+        """The Sync card's remedy button: link, settings, resume, start or sync again."""
+        handlers = {
+            "link": self.controller.link,
+            "settings": self.settings_requested.emit,
+            "resume": self.controller.resume,
+            "start": self.controller.resume,
+            "sync": self.controller.sync,
+        }
+        handlers[action]()
+
+    def ask_stop(self) -> None:
+        """Stop the worker; with a job running, ask whether to let it finish or cancel it."""
+        if self.controller.state.job is None:
+            self.controller.stop(cancel_current=False)
+            return
+        box = self._question(
+            "Stop the worker",
+            "A sync is running. Let it finish first, or cancel it between pages? "
+            "A cancelled sync keeps the pages already fetched and resumes from there next time.",
+        )
+        finish = box.addButton("&Finish the current job", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel it &between pages", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(finish)
+
+        def chosen() -> None:
+            if box.clickedButton() in (finish, cancel):
+                self.controller.stop(cancel_current=box.clickedButton() is cancel)
+
+        box.finished.connect(chosen)
+        box.open()
+
+    def ask_quit(self) -> None:
+        """Quit; with a sync running, ask whether to quit after it or cancel it."""
+        if self.controller.state.job is None:
+            self.controller.quit(cancel_current=False)
+            return
+        box = self._question(
+            "Quit favdesk",
+            "A sync is running. favdesk can quit when it finishes, or cancel it between pages "
+            "now (the pages already fetched are kept for next time).",
+        )
+        after = box.addButton("Quit &after the current job", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("&Cancel it and quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(after)
+
+        def chosen() -> None:
+            if box.clickedButton() in (after, cancel):
+                self.controller.quit(cancel_current=box.clickedButton() is cancel)
+
+        box.finished.connect(chosen)
+        box.open()
+
+    def _question(self, title: str, text: str) -> QMessageBox:
+        box = QMessageBox(
+            QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self
+        )
+        box.setObjectName(title.lower().replace(" ", "-"))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        return box
+
+    def ask_save_path(self, key: str, name: str) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Save a copy", name, "JSON files (*.json);;All files (*)"
+        )
+        if path:
+            self.controller.save_file(key, path)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About favdesk",
+            f"favdesk {__version__}\nBacks up your Spotify Liked Songs through a real job "
+            "pipeline, and lets you watch and steer it.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """With a tray, closing hides to it; without one, closing quits (asking if a job runs)."""
+        if self.controller.quitting:
+            self._save_geometry()
+            event.accept()
+            return
+        event.ignore()
+        self._save_geometry()
+        if self.tray_available:
+            self.hide()
+            if not self.hint_shown:
+                self.hint_shown = True
+                self.controller.notified.emit(
+                    "favdesk keeps running", "favdesk is still in the tray; Quit is in its menu."
+                )
+            return
+        self.ask_quit()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.controller.set_window_visible(True)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().hideEvent(event)
+        self.controller.set_window_visible(False)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """A minimised window counts as hidden: nobody is looking, so nothing is polled."""
+        super().changeEvent(event)
+        if event.type() == event.Type.WindowStateChange:
+            self.controller.set_window_visible(self.isVisible() and not self.isMinimized())
+
+    def show_dashboard(self) -> None:
+        """Bring the window up (tray "Open dashboard", a second launch)."""
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def _qsettings(self) -> QSettings:
+        path = self.controller.settings.config_dir / "window.ini"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+
+    def _restore_geometry(self) -> None:
+        geometry = self._qsettings().value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1000, 760)
+
+    def _save_geometry(self) -> None:
+        store = self._qsettings()
+        store.setValue("window/geometry", self.saveGeometry())
+        store.sync()

@@ -1,0 +1,118 @@
+"""Account: the linked Spotify accounts, Link Spotify (with its browser wait), and Sync now."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+
+from favdesk.gui.panels.common import Card, StatusLabel, wrapped
+from favdesk.gui.state import Dashboard
+
+
+def link_state(account) -> tuple[str, str]:
+    """An account's link state in words and tone."""
+    if account.needs_relink:
+        return "needs re-linking", "error"
+    return "linked", "ok"
+
+
+class AccountPanel(Card):
+    link_clicked = Signal()
+    cancel_link_clicked = Signal()
+    sync_clicked = Signal()
+    user_selected = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Account", parent)
+        self.status = StatusLabel("Link state", self)
+        self.accounts = QListWidget(self)
+        self.accounts.setAccessibleName("Linked accounts")
+        self.accounts.currentItemChanged.connect(self._selected)
+        self.waiting = wrapped(accessible_name="Browser login", parent=self)
+        self.waiting.setOpenExternalLinks(True)
+        self.waiting.setTextFormat(Qt.TextFormat.RichText)
+        self.message = wrapped(accessible_name="Link result", parent=self)
+        self.link = QPushButton("&Link Spotify", self)
+        self.cancel = QPushButton("&Cancel login", self)
+        self.sync = QPushButton("&Sync now", self)
+        self.sync.setDefault(True)
+        self.link.clicked.connect(self.link_clicked)
+        self.cancel.clicked.connect(self.cancel_link_clicked)
+        self.sync.clicked.connect(self.sync_clicked)
+        buttons = QHBoxLayout()
+        for button in (self.link, self.cancel, self.sync):
+            buttons.addWidget(button)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        for widget in (self.status, self.accounts, self.waiting, self.message):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+        layout.addStretch()
+        self._rendering = False
+
+    def render(self, d: Dashboard) -> None:
+        self._render_accounts(d)
+        account = d.account
+        if not d.ready:
+            self.status.show_status("Reading the linked accounts...", "neutral")
+        elif account is None:
+            self.status.show_status("Not linked: no Spotify account yet", "warn")
+        else:
+            words, tone = link_state(account)
+            self.status.show_status(f"{account.display_name or account.spotify_id}: {words}", tone)
+        self._render_link(d)
+        self.link.setEnabled(d.ready and not d.link.waiting)
+        self.link.setText("&Link again" if account and account.needs_relink else "&Link Spotify")
+        running = d.job is not None and d.job.user_id == d.user_id
+        self.sync.setEnabled(
+            d.ready and account is not None and not running and "sync" not in d.pending
+        )
+
+    def _render_link(self, d: Dashboard) -> None:
+        link = d.link
+        self.cancel.setVisible(link.waiting)
+        self.waiting.setVisible(link.waiting)
+        if link.waiting:
+            url = link.url or ""
+            shown = f'<a href="{url}">{url}</a>' if url else "(preparing the login page)"
+            self.waiting.setText(
+                "Waiting for the browser... Log in to Spotify there and allow access. "
+                f"If no browser opened, open this address yourself: {shown}"
+            )
+        text = link.error or link.message or ""
+        self.message.setVisible(bool(text))
+        self.message.setText(text)
+
+    def _render_accounts(self, d: Dashboard) -> None:
+        """Refill the list only when the accounts changed, keeping the selection."""
+        wanted = [(a.user_id, _account_label(a)) for a in d.accounts]
+        shown = [
+            (self.accounts.item(i).data(Qt.ItemDataRole.UserRole), self.accounts.item(i).text())
+            for i in range(self.accounts.count())
+        ]
+        self._rendering = True
+        try:
+            if wanted != shown:
+                self.accounts.clear()
+                for user_id, label in wanted:
+                    item = QListWidgetItem(label, self.accounts)
+                    item.setData(Qt.ItemDataRole.UserRole, user_id)
+            for i in range(self.accounts.count()):
+                if self.accounts.item(i).data(Qt.ItemDataRole.UserRole) == d.user_id:
+                    self.accounts.setCurrentRow(i)
+        finally:
+            self._rendering = False
+        self.accounts.setVisible(bool(wanted))
+        rows = min(max(len(wanted), 1), 3)
+        frame = 2 * self.accounts.frameWidth()
+        self.accounts.setFixedHeight(rows * self.accounts.fontMetrics().height() * 3 // 2 + frame)
+
+    def _selected(self, item: QListWidgetItem | None, _previous) -> None:
+        if item is not None and not self._rendering:
+            self.user_selected.emit(item.data(Qt.ItemDataRole.UserRole))
+
+
+def _account_label(account) -> str:
+    words, _tone = link_state(account)
+    name = account.display_name or account.spotify_id
+    return f"{name} ({account.spotify_id}, user {account.user_id}): {words}"

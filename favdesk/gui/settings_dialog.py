@@ -1,0 +1,370 @@
+"""The Settings dialog: validated like the CLI, secrets to the keyring, the rest to the config file.
+
+Values are checked with `settings_from_values` before anything is written, so the dialog shows
+the CLI's messages. Secrets (`SECRET_NAMES`) go to the keyring under service "favdesk" as
+`setting:NAME` and never into a file or a field; the rest goes to `{config dir}/.env`,
+written atomically. Settings apply when the runtime is opened again (or at the next start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import keyring
+from dotenv import dotenv_values
+from keyring.errors import KeyringError, PasswordDeleteError
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from favdesk.errors import SettingsError
+from favdesk.gui.panels.common import tone_colour, wrapped
+from favdesk.settings import (
+    DEFAULT_REDIRECT_URI,
+    KEYRING_SERVICE,
+    SECRET_NAMES,
+    Settings,
+    settings_from_values,
+)
+
+#: Names the dialog owns in the config file (other lines there are kept as they are).
+FILE_NAMES = (
+    "SPOTIFY_CLIENT_ID",
+    "REDIRECT_URI",
+    "REDIS_URL",
+    "SUPABASE_URL",
+    "NEXT_PUBLIC_SUPABASE_URL",
+    "FAVDESK_USER_ID",
+    "FAVDESK_FETCH_CONCURRENCY",
+    "FAVDESK_WAIT_FOR_OTHER_JOBS",
+)
+DEFAULT_CONCURRENCY = 8
+
+
+def redis_url_has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
+
+
+def mask_redis_url(url: str) -> str:
+    """The URL with its password replaced by asterisks, for a placeholder."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+
+
+def quote(value: str) -> str:
+    """A double-quoted .env value (python-dotenv unescapes \\\\ and \\")."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    """Write `values` as a .env file atomically (temp file, rename), readable by the user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    body = "".join(f"{name}={quote(value)}\n" for name, value in values.items())
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# favdesk settings, written by the Settings dialog\n" + body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def overriding_names(settings: Settings, cwd: Path | None = None) -> set[str]:
+    """Names set where they win over `{config dir}/.env`: the environment or other .env files."""
+    cwd = Path.cwd() if cwd is None else cwd
+    found = {name for name, value in os.environ.items() if value.strip()}
+    for path in (settings.config_dir / ".env.local", cwd / ".env", cwd / ".env.local"):
+        if path.is_file():
+            found |= {name for name, value in dotenv_values(path).items() if value}
+    return found
+
+
+class SecretField(QWidget):
+    """A password field that never shows the saved value: empty keeps it, Forget removes it."""
+
+    def __init__(self, name: str, saved: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.saved = saved
+        self.forget = False
+        self.edit = QLineEdit(self)
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.edit.setAccessibleName(name)
+        self.clear = QPushButton("Forget", self)
+        self.clear.setAccessibleName(f"Forget {name}")
+        self.clear.clicked.connect(self._forget)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(self.clear)
+        self._placeholder()
+
+    def _forget(self) -> None:
+        self.forget = True
+        self.edit.clear()
+        self._placeholder()
+
+    def _placeholder(self, saved_text: str = "saved in the keyring: leave empty to keep") -> None:
+        if self.forget:
+            self.edit.setPlaceholderText("will be removed when you save")
+        elif self.saved:
+            self.edit.setPlaceholderText(saved_text)
+        else:
+            self.edit.setPlaceholderText("not set")
+        self.clear.setEnabled(self.saved and not self.forget)
+
+    def typed(self) -> str:
+        return self.edit.text().strip()
+
+
+class SettingsDialog(QDialog):
+    """Edits favdesk's settings; `saved` carries the validated values' Settings after a save."""
+
+    saved = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.setWindowTitle("favdesk settings")
+        self.setMinimumWidth(560)
+        self.saved_secrets = self._saved_secrets()
+        self._build()
+        self._fill()
+
+    def _saved_secrets(self) -> dict[str, str]:
+        """Secrets as loaded (keyring or elsewhere): used to validate, never shown."""
+        found = {name: self.settings.sources.get(name, "") for name in SECRET_NAMES}
+        return {name: value for name, value in found.items() if value}
+
+    def _build(self) -> None:
+        self.client_id = self._line("SPOTIFY_CLIENT_ID", "empty: demo mode (built-in stand-in)")
+        self.client_secret = SecretField(
+            "SPOTIFY_CLIENT_SECRET", bool(self._secret("SPOTIFY_CLIENT_SECRET")), self
+        )
+        self.redirect_uri = self._line("REDIRECT_URI", DEFAULT_REDIRECT_URI)
+        self.redis_url = self._line("REDIS_URL", "empty: favdesk starts its own local Redis")
+        self.redis_forget = False
+        self.redis_forget_button = QPushButton("Forget", self)
+        self.redis_forget_button.setAccessibleName("Forget the saved Redis URL")
+        self.redis_forget_button.clicked.connect(self._forget_redis)
+        redis_row = QHBoxLayout()
+        redis_row.addWidget(self.redis_url, 1)
+        redis_row.addWidget(self.redis_forget_button)
+        self.supabase_url = self._line("SUPABASE_URL", "empty: files go to a local folder")
+        self.supabase_key = SecretField(
+            "SUPABASE_SERVICE_ROLE_KEY", bool(self._secret("SUPABASE_SERVICE_ROLE_KEY")), self
+        )
+        self.user_id = self._line("FAVDESK_USER_ID", "empty: the linked Spotify account's id")
+        self.concurrency = QSpinBox(self)
+        self.concurrency.setRange(1, 32)
+        self.concurrency.setAccessibleName("FAVDESK_FETCH_CONCURRENCY")
+        self.wait_for_others = QCheckBox("Also run jobs that other apps put in the queue", self)
+        self.wait_for_others.setAccessibleName("FAVDESK_WAIT_FOR_OTHER_JOBS")
+        form = QFormLayout()
+        form.addRow("Spotify &Client ID:", self.client_id)
+        form.addRow("Client s&ecret (optional):", self.client_secret)
+        form.addRow("&Redirect URI:", self.redirect_uri)
+        form.addRow("Re&dis URL:", redis_row)
+        form.addRow("Su&pabase URL:", self.supabase_url)
+        form.addRow("Service-role &key:", self.supabase_key)
+        form.addRow("&User id:", self.user_id)
+        form.addRow("Fetch &concurrency:", self.concurrency)
+        form.addRow("", self.wait_for_others)
+        self.note = wrapped(accessible_name="Settings note", parent=self)
+        self.error = wrapped(accessible_name="Settings error", parent=self)
+        colour = tone_colour("error", self.palette()).name()
+        self.error.setStyleSheet(f"color: {colour}")
+        self.error.hide()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def _line(self, name: str, placeholder: str) -> QLineEdit:
+        edit = QLineEdit(self)
+        edit.setAccessibleName(name)
+        edit.setPlaceholderText(placeholder)
+        return edit
+
+    def _secret(self, name: str) -> str:
+        return self.saved_secrets.get(name, "")
+
+    def _fill(self) -> None:
+        s = self.settings
+        self.client_id.setText(s.spotify_client_id or "")
+        self.redirect_uri.setText(s.redirect_uri)
+        self._fill_redis(s.redis_url.reveal() if s.redis_url else "")
+        self.supabase_url.setText(s.supabase_url or "")
+        self.user_id.setText(s.user_id or "")
+        self.concurrency.setValue(s.fetch_concurrency)
+        self.wait_for_others.setChecked(s.wait_for_other_jobs)
+        overridden = sorted(overriding_names(s) & {*FILE_NAMES, *SECRET_NAMES})
+        where = s.config_dir / ".env"
+        text = f"Saved to {where}; secrets go to the system keyring. Changes apply after a restart."
+        if overridden:
+            text += (
+                " These are also set in the environment or another .env file, which wins: "
+                + ", ".join(overridden)
+                + "."
+            )
+        self.note.setText(text)
+
+    def _fill_redis(self, url: str) -> None:
+        """A URL with a password is a secret: the field stays empty and shows it masked."""
+        self._redis_saved = url if redis_url_has_password(url) else ""
+        self.redis_forget_button.setVisible(bool(self._redis_saved))
+        if self._redis_saved:
+            self.redis_url.setPlaceholderText(f"saved: {mask_redis_url(url)} (type to replace)")
+            return
+        self.redis_url.setText(url)
+
+    def _forget_redis(self) -> None:
+        self.redis_forget = True
+        self.redis_forget_button.setEnabled(False)
+        self.redis_url.setPlaceholderText("will be removed when you save: favdesk's own Redis")
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def values(self) -> dict[str, str]:
+        """Every setting the dialog stands for, secrets included, as name -> value."""
+        s = self.settings
+        values = {
+            "FAVDESK_DATA_DIR": str(s.data_dir),
+            "FAVDESK_CONFIG_DIR": str(s.config_dir),
+            "SPOTIFY_CLIENT_ID": self.client_id.text().strip(),
+            "REDIRECT_URI": self.redirect_uri.text().strip() or DEFAULT_REDIRECT_URI,
+            "SUPABASE_URL": self.supabase_url.text().strip(),
+            "FAVDESK_USER_ID": self.user_id.text().strip(),
+            "FAVDESK_FETCH_CONCURRENCY": str(self.concurrency.value()),
+            "FAVDESK_WAIT_FOR_OTHER_JOBS": "1" if self.wait_for_others.isChecked() else "0",
+            "SPOTIFY_CLIENT_SECRET": self._secret_value(self.client_secret),
+            "SUPABASE_SERVICE_ROLE_KEY": self._secret_value(self.supabase_key),
+        }
+        redis_url = self.redis_url.text().strip() or (
+            "" if self.redis_forget else self._redis_saved
+        )
+        redis_name = "UPSTASH_REDIS_URL" if redis_url_has_password(redis_url) else "REDIS_URL"
+        values[redis_name] = redis_url
+        return {name: value for name, value in values.items() if value}
+
+    def _secret_value(self, field: SecretField) -> str:
+        if field.typed():
+            return field.typed()
+        return "" if field.forget else self._secret(field.name)
+
+    def validate(self) -> Settings | None:
+        """The Settings these values make, or None after showing the CLI's message."""
+        try:
+            checked = settings_from_values(self.values())
+        except SettingsError as error:
+            self.error.setText(str(error))
+            self.error.show()
+            self._focus(error.variable)
+            return None
+        self.error.hide()
+        return checked
+
+    def _focus(self, variable: str) -> None:
+        fields = {
+            "SPOTIFY_CLIENT_ID": self.client_id,
+            "REDIRECT_URI": self.redirect_uri,
+            "REDIS_URL": self.redis_url,
+            "UPSTASH_REDIS_URL": self.redis_url,
+            "SUPABASE_URL": self.supabase_url,
+            "NEXT_PUBLIC_SUPABASE_URL": self.supabase_url,
+            "SUPABASE_SERVICE_ROLE_KEY": self.supabase_key.edit,
+            "FAVDESK_USER_ID": self.user_id,
+            "FAVDESK_FETCH_CONCURRENCY": self.concurrency,
+        }
+        if variable in fields:
+            fields[variable].setFocus()
+
+    def save(self) -> None:
+        """Validate, then write secrets to the keyring and the rest to the config file."""
+        checked = self.validate()
+        if checked is None:
+            return
+        try:
+            self._store_secrets(self.secret_changes())
+        except (KeyringError, RuntimeError) as error:
+            self.error.setText(
+                f"The system keyring refused the secrets ({type(error).__name__}): unlock it or "
+                "install a Secret Service, then save again. Nothing was saved."
+            )
+            self.error.show()
+            return
+        self._store_file(self.values())
+        self.saved.emit(checked)
+        self.accept()
+
+    def secret_changes(self) -> dict[str, str | None]:
+        """Secrets to write (a value) or remove (None); untouched ones are left as they are."""
+        changes: dict[str, str | None] = {}
+        for field in (self.client_secret, self.supabase_key):
+            if field.typed():
+                changes[field.name] = field.typed()
+            elif field.forget:
+                changes[field.name] = None
+        typed = self.redis_url.text().strip()
+        if redis_url_has_password(typed):
+            changes["UPSTASH_REDIS_URL"] = typed
+        elif typed or self.redis_forget or not self._redis_saved:
+            changes["UPSTASH_REDIS_URL"] = None
+        return changes
+
+    @staticmethod
+    def _store_secrets(changes: Mapping[str, str | None]) -> None:
+        for name, secret in changes.items():
+            username = f"setting:{name}"
+            if secret:
+                keyring.set_password(KEYRING_SERVICE, username, secret)
+                continue
+            with contextlib.suppress(PasswordDeleteError):
+                keyring.delete_password(KEYRING_SERVICE, username)
+
+    def _store_file(self, values: Mapping[str, str]) -> None:
+        """Keep the file's other lines; leave secrets out (there they would beat the keyring)."""
+        path = self.settings.config_dir / ".env"
+        existing = dotenv_values(path) if path.is_file() else {}
+        kept = {
+            name: value
+            for name, value in existing.items()
+            if value is not None and name not in FILE_NAMES and name not in SECRET_NAMES
+        }
+        defaults = {
+            "REDIRECT_URI": DEFAULT_REDIRECT_URI,
+            "FAVDESK_FETCH_CONCURRENCY": str(DEFAULT_CONCURRENCY),
+            "FAVDESK_WAIT_FOR_OTHER_JOBS": "0",
+        }
+        for name in FILE_NAMES:
+            chosen = values.get(name)
+            if chosen and chosen != defaults.get(name):
+                kept[name] = chosen
+        write_env_file(path, kept)

@@ -1,0 +1,66 @@
+"""One favdesk per user: a second launch asks the running one to show its window, then exits."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+CONNECT_TIMEOUT_MS = 1000
+SHOW = b"show\n"
+
+
+def server_name(data_dir: Path) -> str:
+    """A per-user, per-data-dir socket name (two data dirs are two separate favdesks)."""
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return f"favdesk-{getpass.getuser()}-{digest}"
+
+
+def ask_running_instance(name: str) -> bool:
+    """Tell an already running favdesk to show itself; False when none answers."""
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    if not socket.waitForConnected(CONNECT_TIMEOUT_MS):
+        return False
+    socket.write(SHOW)
+    socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
+    socket.disconnectFromServer()
+    return True
+
+
+class InstanceServer(QObject):
+    """Listens for later launches; each one that says "show" emits `show_requested`."""
+
+    show_requested = Signal()
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.server = QLocalServer(self)
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self.server.newConnection.connect(self._accept)
+
+    def listen(self) -> bool:
+        """Take the name; a socket left by a crashed favdesk (nobody answered) is removed first."""
+        if self.server.listen(self.name):
+            return True
+        QLocalServer.removeServer(self.name)
+        return self.server.listen(self.name)
+
+    def _accept(self) -> None:
+        while self.server.hasPendingConnections():
+            socket = self.server.nextPendingConnection()
+            socket.readyRead.connect(lambda s=socket: self._read(s))
+            socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable():
+                self._read(socket)
+
+    def _read(self, socket: QLocalSocket) -> None:
+        if bytes(socket.readAll().data()).strip() == SHOW.strip():
+            self.show_requested.emit()
+
+    def close(self) -> None:
+        self.server.close()

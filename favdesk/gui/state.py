@@ -1,0 +1,90 @@
+"""The dashboard's state as one immutable value: the controller replaces it, widgets render it.
+
+Qt-free, so tests build any state from plain data and the window renders it without a runtime.
+Core values (accounts, snapshots, files) are kept as the core returns them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Startup = Literal["starting", "ready", "failed"]
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """The job the embedded worker is running, from its callbacks (no Redis involved)."""
+
+    job_id: str
+    user_id: str
+    fetched: int = 0
+    total: int | None = None
+    phase: str = "starting"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How the embedded worker's last job ended."""
+
+    job_id: str
+    user_id: str
+    ok: bool
+    error: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """The "Link Spotify" flow: waiting for the browser, or its last result."""
+
+    waiting: bool = False
+    url: str | None = None
+    message: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    """Whether the dashboard reads Redis now, how often, and why (or why not)."""
+
+    active: bool = False
+    interval: float | None = None
+    reason: str = "starting"
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the main window and the tray show."""
+
+    startup: Startup = "starting"
+    startup_error: str | None = None
+    demo_mode: bool = False
+    storage_description: str = ""
+    redis_where: str = ""
+    accounts: tuple[Any, ...] = ()
+    user_id: str | None = None
+    link: LinkState = field(default_factory=LinkState)
+    worker: str = "stopped"
+    wait_for_other_jobs: bool = False
+    job: LiveJob | None = None
+    queued_job: str | None = None
+    outcome: JobOutcome | None = None
+    snapshot: Any | None = None
+    status_error: str | None = None
+    poll: PollPlan = field(default_factory=PollPlan)
+    files: tuple[Any, ...] = ()
+    files_error: str | None = None
+    notice: str | None = None
+    pending: frozenset[str] = frozenset()
+
+    @property
+    def ready(self) -> bool:
+        return self.startup == "ready"
+
+    @property
+    def account(self) -> Any | None:
+        """The selected account (the one Sync now and Storage act on)."""
+        return next((a for a in self.accounts if a.user_id == self.user_id), None)

@@ -1,0 +1,115 @@
+"""The tray icon: its look follows the state, its menu is rebuilt each time it opens.
+
+The menu model (`menu_entries`) is plain data, so it is built and tested even where the desktop
+has no system tray (offscreen, plain Xvfb); the icon itself is only shown where a tray exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from favdesk.gui.describe import status_line, tray_look, value
+from favdesk.gui.icons import tray_icon
+from favdesk.gui.state import Dashboard
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    key: str
+    label: str
+    enabled: bool = True
+
+
+def pause_entry(d: Dashboard) -> MenuEntry:
+    """One item for Pause / Resume / Start whose label follows the worker's state."""
+    state = value(d.worker)
+    if state == "paused":
+        return MenuEntry("toggle", "Resume", d.ready)
+    if state == "stopped":
+        return MenuEntry("toggle", "Start worker", d.ready)
+    return MenuEntry("toggle", "Pause", d.ready and state != "stopping")
+
+
+def menu_entries(d: Dashboard) -> list[MenuEntry]:
+    """The tray menu for state `d`: status line, Sync now, Pause/Resume, Open dashboard, Quit."""
+    can_sync = d.ready and d.user_id is not None and d.job is None
+    return [
+        MenuEntry("status", status_line(d), False),
+        MenuEntry("sync", "Sync now", can_sync),
+        pause_entry(d),
+        MenuEntry("open", "Open dashboard"),
+        MenuEntry("quit", "Quit"),
+    ]
+
+
+class Tray(QObject):
+    """Owns the QSystemTrayIcon and its menu; emits what the user picked."""
+
+    sync_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    open_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = Dashboard()
+        self.available = QSystemTrayIcon.isSystemTrayAvailable()
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self.rebuild)
+        self.icon = QSystemTrayIcon(self)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.render(self.state)
+        self.rebuild()
+
+    def show(self) -> bool:
+        """Show the icon where the desktop has a tray; say whether it did."""
+        if self.available:
+            self.icon.show()
+        return self.available
+
+    def render(self, d: Dashboard) -> None:
+        self.state = d
+        self.icon.setIcon(tray_icon(tray_look(d)))
+        self.icon.setToolTip(f"favdesk: {status_line(d)}")
+
+    def rebuild(self) -> None:
+        """Refill the menu from the latest state (called each time it is about to open)."""
+        self.menu.clear()
+        for entry in menu_entries(self.state):
+            action = self.menu.addAction(entry.label)
+            action.setEnabled(entry.enabled)
+            action.setData(entry.key)
+            if entry.key != "status":
+                action.triggered.connect(lambda _checked=False, key=entry.key: self.choose(key))
+            if entry.key in ("status", "open"):
+                self.menu.addSeparator()
+
+    def choose(self, key: str) -> None:
+        """Carry out a menu entry by its key."""
+        if key == "toggle":
+            paused_or_stopped = value(self.state.worker) in ("paused", "stopped")
+            (self.resume_requested if paused_or_stopped else self.pause_requested).emit()
+            return
+        signals = {
+            "sync": self.sync_requested,
+            "open": self.open_requested,
+            "quit": self.quit_requested,
+        }
+        signals[key].emit()
+
+    def notify(self, title: str, message: str) -> None:
+        if self.available and self.icon.isVisible():
+            self.icon.showMessage(title, message, tray_icon(tray_look(self.state)), 8000)
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.open_requested.emit()
+
+    def close(self) -> None:
+        self.icon.hide()
+        self.menu.deleteLater()

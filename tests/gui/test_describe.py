@@ -1,0 +1,130 @@
+"""The words, tones and looks the dashboard derives from state (no widgets involved)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from rq.job import JobStatus
+
+from favdesk.gui.describe import (
+    clock,
+    redis_activity,
+    redis_view,
+    size,
+    status_line,
+    sync_view,
+    tray_look,
+)
+from favdesk.gui.state import Dashboard, JobOutcome, LiveJob, PollPlan
+from tests.gui import samples
+
+READY = Dashboard(
+    startup="ready", accounts=(samples.account(),), user_id="demo-listener", worker="idle"
+)
+
+
+def test_live_job_wins_over_an_older_redis_status():
+    d = replace(
+        READY,
+        snapshot=samples.snapshot(sync="done"),
+        job=LiveJob("ingest-demo-listener", "demo-listener", 50, 120, "fetching"),
+    )
+    view = sync_view(d, samples.NOW)
+    assert (view.words, view.tone, view.fetched, view.total, view.active) == (
+        "Syncing: fetching", "busy", 50, 120, True,
+    )  # fmt: skip
+
+
+def test_expired_link_says_to_link_again():
+    view = sync_view(replace(READY, snapshot=samples.snapshot(sync="error", reason="reauth")))
+    assert view.tone == "error"
+    assert "expired" in view.words
+    assert "Link Spotify" in view.remedy
+    assert view.action == "link"
+
+
+def test_rate_limit_says_when_it_resumes_by_itself():
+    resume = samples.NOW + timedelta(hours=2)
+    snapshot = samples.snapshot(sync="error", reason="ratelimited", resume_at=resume)
+    view = sync_view(replace(READY, snapshot=snapshot))
+    assert view.words == f"Waiting for Spotify until {clock(resume)}"
+    assert f"resumes by itself at {clock(resume)}" in view.remedy
+    assert view.action is None
+
+
+def test_settings_error_points_at_settings():
+    view = sync_view(replace(READY, snapshot=samples.snapshot(sync="error", reason="settings")))
+    assert "Settings" in view.remedy
+    assert view.action == "settings"
+
+
+def test_a_newer_worker_outcome_wins_over_an_older_snapshot():
+    stale = samples.snapshot(sync="syncing", taken_at=samples.NOW - timedelta(minutes=1))
+    outcome = JobOutcome(
+        "ingest-demo-listener", "demo-listener", False, "error:storage", samples.NOW
+    )
+    view = sync_view(replace(READY, snapshot=stale, outcome=outcome))
+    assert view.words == "Error: Storage refused the file"
+    assert "service-role key" in view.remedy
+
+
+def test_a_newer_snapshot_wins_over_an_older_outcome():
+    outcome = JobOutcome("j", "demo-listener", False, "boom", samples.NOW - timedelta(minutes=5))
+    view = sync_view(replace(READY, snapshot=samples.snapshot(sync="done"), outcome=outcome))
+    assert view.tone == "ok"
+    assert view.words.startswith("Done at ")
+
+
+def test_last_success_comes_from_the_newest_evidence():
+    done_at = samples.NOW - timedelta(days=2)
+    jobs = [samples.job(state=JobStatus.FAILED, error="boom")]
+    snapshot = samples.snapshot(sync="idle", jobs=jobs, progress=samples.progress(done_at=done_at))
+    assert sync_view(replace(READY, snapshot=snapshot), samples.NOW).last_success == clock(
+        done_at, samples.NOW
+    )
+    assert sync_view(replace(READY, snapshot=None)).last_success == "never"
+
+
+def test_queued_sync_behind_a_paused_worker_says_to_resume():
+    view = sync_view(replace(READY, queued_job="ingest-demo-listener", worker="paused"))
+    assert view.words == "Queued"
+    assert "Resume" in view.remedy
+    assert view.action == "resume"
+
+
+def test_no_account_says_to_link():
+    view = sync_view(replace(READY, accounts=(), user_id=None))
+    assert view.action == "link"
+    assert status_line(replace(READY, accounts=(), user_id=None)) == "No Spotify account linked"
+
+
+def test_redis_unreachable_shows_the_reason():
+    snapshot = samples.snapshot(reachable=False, error="Connection refused")
+    view = redis_view(replace(READY, snapshot=snapshot, status_error="Connection refused"))
+    assert view.words == "Redis unreachable: Connection refused"
+    assert view.tone == "error"
+
+
+def test_redis_activity_says_polling_or_quiet():
+    polling = replace(READY, poll=PollPlan(True, 30.0, "visible"), worker="idle")
+    assert redis_activity(polling) == "Polling: the dashboard is reading the queue every 30 s"
+    paused = replace(READY, poll=PollPlan(False, None, "the worker is paused"), worker="paused")
+    assert redis_activity(paused) == (
+        "Quiet: favdesk sends Redis no commands (the worker is paused)"
+    )
+    waiting = replace(paused, worker="waiting")
+    assert "blocking read" in redis_activity(waiting)
+
+
+def test_tray_look_follows_the_state():
+    assert tray_look(READY) == "idle"
+    assert tray_look(replace(READY, worker="paused")) == "paused"
+    assert tray_look(replace(READY, job=LiveJob("j", "demo-listener"))) == "syncing"
+    failed = samples.snapshot(sync="error", reason="network")
+    assert tray_look(replace(READY, snapshot=failed)) == "error"
+    assert tray_look(Dashboard(startup="failed", startup_error="no redis")) == "error"
+
+
+def test_sizes_read_like_a_file_manager():
+    assert [size(812), size(12_345), size(4_100_000)] == ["812 B", "12.3 kB", "4.1 MB"]
