@@ -1,0 +1,231 @@
+"""Linked Spotify accounts: details in a small SQLite database, tokens only in the OS keyring.
+
+Each account's tokens are one JSON keyring entry (username `spotify:{spotify_id}`), so a single
+write replaces access and refresh token together. There is no plain-file fallback: without a
+usable keyring backend, linking stops with `KeyringUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+from keyring.backend import KeyringBackend
+from keyring.errors import KeyringError, PasswordDeleteError
+
+from favdesk.errors import KeyringUnavailable, NoAccount
+from favdesk.settings import KEYRING_SERVICE
+from favdesk.spotify.api import SpotifyUser
+from favdesk.spotify.auth import Tokens, relink_required
+
+log = logging.getLogger(__name__)
+
+#: Refresh tokens die this long after the user authorized; refreshing does not extend them.
+REFRESH_TOKEN_LIFETIME = 182 * 24 * 3600.0
+NO_KEYRING = (
+    "No OS keyring is available to store your Spotify tokens: install and unlock a Secret "
+    "Service (e.g. gnome-keyring), or choose a backend with PYTHON_KEYRING_BACKEND"
+)
+#: Backends that cannot keep a secret: `fail` raises on every call, `null` drops everything.
+UNUSABLE_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    spotify_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    token_expires_at REAL NOT NULL,
+    authorized_at REAL NOT NULL,
+    linked_at REAL NOT NULL,
+    needs_relink INTEGER NOT NULL DEFAULT 0
+)
+"""
+COLUMNS = (
+    "spotify_id, user_id, display_name, scopes, token_expires_at, authorized_at, linked_at, "
+    "needs_relink"
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A linked Spotify account; times are epoch seconds."""
+
+    spotify_id: str
+    user_id: str
+    display_name: str
+    scopes: str
+    token_expires_at: float
+    authorized_at: float
+    linked_at: float
+    needs_relink: bool = False
+
+    @property
+    def refresh_expires_at(self) -> float:
+        """When Spotify stops accepting the refresh token: link again before then."""
+        return self.authorized_at + REFRESH_TOKEN_LIFETIME
+
+
+def require_keyring() -> KeyringBackend:
+    """The configured keyring backend, or `KeyringUnavailable` if it cannot hold a secret."""
+    try:
+        backend = keyring.get_keyring()
+    except (KeyringError, RuntimeError):
+        raise KeyringUnavailable(NO_KEYRING) from None
+    name = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    if name in UNUSABLE_BACKENDS:
+        raise KeyringUnavailable(NO_KEYRING)
+    return backend
+
+
+def check_keyring(service: str = KEYRING_SERVICE) -> None:
+    """Fail before the user logs in if tokens could not be saved (no, locked or broken keyring)."""
+    with keyring_calls() as backend:
+        backend.get_password(service, "spotify:")
+
+
+@contextmanager
+def keyring_calls() -> Iterator[KeyringBackend]:
+    """Keyring access that turns any backend failure (no D-Bus, locked, ...) into one clear error.
+
+    Backends raise their own exception types (secretstorage, jeepney, ...), not only
+    `KeyringError`, so everything but a missing entry on delete counts as "unavailable".
+    """
+    backend = require_keyring()
+    try:
+        yield backend
+    except PasswordDeleteError:
+        raise
+    except Exception as error:  # noqa: BLE001 - backends raise their own types (D-Bus, ...)
+        log.debug("keyring backend %s failed: %s", type(backend).__name__, type(error).__name__)
+        raise KeyringUnavailable(NO_KEYRING) from None
+
+
+class AccountStore:
+    """Linked accounts. One SQLite connection per call: safe from several threads and processes."""
+
+    def __init__(self, database_path: Path, keyring_service: str = KEYRING_SERVICE) -> None:
+        self.database_path = Path(database_path)
+        self.keyring_service = keyring_service
+
+    def save_link(self, user: SpotifyUser, tokens: Tokens, user_id: str) -> Account:
+        """Store a fresh link (a re-link replaces the tokens and clears `needs_relink`)."""
+        self._write_tokens(user.id, tokens)
+        now = time.time()
+        account = Account(
+            spotify_id=user.id,
+            user_id=user_id,
+            display_name=user.display_name,
+            scopes=tokens.scope,
+            token_expires_at=tokens.expires_at,
+            authorized_at=now,
+            linked_at=now,
+        )
+        with self._db() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO accounts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (
+                    account.spotify_id,
+                    account.user_id,
+                    account.display_name,
+                    account.scopes,
+                    account.token_expires_at,
+                    account.authorized_at,
+                    account.linked_at,
+                ),
+            )
+        log.debug("Linked Spotify account %s as user %s", account.spotify_id, user_id)
+        return account
+
+    def get(self, spotify_id: str) -> Account | None:
+        return self._one("WHERE spotify_id = ?", (spotify_id,))
+
+    def by_user_id(self, user_id: str) -> Account | None:
+        """The most recently linked account stored under `user_id`."""
+        return self._one("WHERE user_id = ? ORDER BY linked_at DESC", (user_id,))
+
+    def list(self) -> list[Account]:
+        """Every linked account, oldest link first."""
+        with self._db() as db:
+            rows = db.execute(f"SELECT {COLUMNS} FROM accounts ORDER BY linked_at").fetchall()
+        return [_account(row) for row in rows]
+
+    def default(self) -> Account:
+        """The single or most recently linked account; `NoAccount` when none is linked."""
+        account = self._one("ORDER BY linked_at DESC", ())
+        if account is None:
+            raise NoAccount(
+                "No Spotify account is linked yet: run `favdesk link` or use Link Spotify in "
+                "the app"
+            )
+        return account
+
+    def load_tokens(self, spotify_id: str) -> Tokens:
+        """The account's tokens from the keyring; `ReauthRequired` if the link is dead."""
+        account = self.get(spotify_id)
+        if account is None:
+            raise NoAccount(
+                f"Spotify account {spotify_id} is not linked: run `favdesk link` or use Link "
+                "Spotify in the app"
+            )
+        if account.needs_relink:
+            raise relink_required(spotify_id)
+        with keyring_calls() as backend:
+            entry = backend.get_password(self.keyring_service, _username(spotify_id))
+        if entry is None:
+            raise relink_required(spotify_id)
+        return Tokens.from_json(entry)
+
+    def save_tokens(self, spotify_id: str, tokens: Tokens) -> None:
+        """Replace the account's tokens (one keyring write) and record the new expiry."""
+        self._write_tokens(spotify_id, tokens)
+        with self._db() as db:
+            db.execute(
+                "UPDATE accounts SET token_expires_at = ? WHERE spotify_id = ?",
+                (tokens.expires_at, spotify_id),
+            )
+
+    def mark_needs_relink(self, spotify_id: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE accounts SET needs_relink = 1 WHERE spotify_id = ?", (spotify_id,))
+        log.warning("The Spotify link of %s needs renewing", spotify_id)
+
+    def remove(self, spotify_id: str) -> None:
+        """Forget the account and delete its tokens from the keyring."""
+        with keyring_calls() as backend:
+            try:
+                backend.delete_password(self.keyring_service, _username(spotify_id))
+            except PasswordDeleteError:
+                log.debug("no keyring entry for %s", spotify_id)
+        with self._db() as db:
+            db.execute("DELETE FROM accounts WHERE spotify_id = ?", (spotify_id,))
+
+    def _write_tokens(self, spotify_id: str, tokens: Tokens) -> None:
+        with keyring_calls() as backend:
+            backend.set_password(self.keyring_service, _username(spotify_id), tokens.to_json())
+
+    def _one(self, clause: str, params: tuple) -> Account | None:
+        with self._db() as db:
+            row = db.execute(f"SELECT {COLUMNS} FROM accounts {clause} LIMIT 1", params).fetchone()
+        return _account(row) if row else None
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection in one transaction; the schema is created on first use."""
+        self.database_path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.database_path, timeout=30.0)) as db, db:
+            db.execute(SCHEMA)
+            yield db
+
+
+def _username(spotify_id: str) -> str:
+    return f"spotify:{spotify_id}"
+
+
+def _account(row: tuple) -> Account:
+    return Account(*row[:7], needs_relink=bool(row[7]))

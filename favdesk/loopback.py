@@ -1,0 +1,275 @@
+"""The loopback redirect listener for the browser login.
+
+Binds 127.0.0.1 (or ::1) on the redirect URI's port, or a free one when the URI has none, and
+waits for exactly one redirect to the callback path carrying the expected `state`. The
+browser's request is held open until the app has finished the link, so the tab can say whether
+it worked.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import html
+import logging
+import queue
+import socket
+import socketserver
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from favdesk.errors import (
+    LinkCancelled,
+    LinkDeclined,
+    LinkError,
+    LinkTimeout,
+    PortBusy,
+    StateMismatch,
+)
+from favdesk.secret import Secret
+
+log = logging.getLogger(__name__)
+
+#: How long the browser's request is held while the app finishes the link.
+HOLD_SECONDS = 30.0
+#: How often a wait checks its cancel event.
+POLL_SECONDS = 0.1
+DECLINED = "You declined access on Spotify's page: nothing was linked. Run the link again to retry."
+WRONG_STATE = (
+    "This login does not belong to the link favdesk is waiting for (an old or foreign tab?): "
+    "nothing was linked from it. Use the newest login page favdesk opened."
+)
+NOT_WAITING = "favdesk is no longer waiting for this login: start the link again from favdesk."
+NO_ANSWER = "favdesk did not finish the link in time: check favdesk for the result."
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>favdesk</title>
+<style>body{{font-family:sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}
+h1{{font-size:1.4em;color:{color}}}</style></head>
+<body><h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+class Callback:
+    """One redirect that reached the callback path; `finish()` answers the waiting browser."""
+
+    def __init__(self, query: dict[str, list[str]]) -> None:
+        self.code = Secret(_first(query, "code"))
+        self.state = _first(query, "state")
+        self.error = _first(query, "error")
+        self._answered = threading.Event()
+        self.ok = False
+        self.message = NO_ANSWER
+
+    def finish(self, ok: bool, message: str) -> None:
+        """Show the browser success or the error in plain words (only the first call counts)."""
+        if self._answered.is_set():
+            return
+        self.ok = ok
+        self.message = message
+        self._answered.set()
+
+    def wait_finished(self, timeout: float) -> bool:
+        return self._answered.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"Callback(error={self.error!r}, answered={self._answered.is_set()})"
+
+
+class CallbackServer:
+    """A small HTTP server on the loopback address of `redirect_uri`."""
+
+    def __init__(self, redirect_uri: str) -> None:
+        parts = urlsplit(redirect_uri)
+        self.host = parts.hostname or "127.0.0.1"
+        self.requested_port = parts.port or 0
+        self.path = parts.path or "/"
+        self._arrivals: queue.Queue[Callback] = queue.Queue()
+        self._held: list[Callback] = []
+        self._lock = threading.Lock()
+        self._closing = False
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            return self.requested_port
+        return self._server.server_address[1]
+
+    @property
+    def redirect_uri(self) -> str:
+        """The redirect URI with the port actually bound."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    def start(self) -> CallbackServer:
+        """Bind and serve in a background thread; `PortBusy` if the port is taken."""
+        server_class = _IPv6Server if ":" in self.host else _Server
+        try:
+            self._server = server_class((self.host, self.requested_port), _handler_for(self))
+        except OSError as error:
+            raise self._bind_error(error) from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="favdesk-callback",
+            daemon=True,
+        )
+        self._thread.start()
+        log.debug("Waiting for the Spotify redirect on %s", self.redirect_uri)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; browsers still waiting get a "no longer waiting" page."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        with self._lock:
+            self._closing = True
+            for callback in self._held:
+                callback.finish(False, NOT_WAITING)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+    def __enter__(self) -> CallbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for_code(
+        self, state: str, timeout: float, cancel: threading.Event | None = None
+    ) -> Callback:
+        """The first redirect with the right `state` and a code; answer it with `finish()`."""
+        deadline = time.monotonic() + timeout
+        mismatches = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise LinkCancelled("Linking was cancelled: nothing was linked.")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._timeout_error(timeout, mismatches)
+            try:
+                callback = self._arrivals.get(timeout=min(remaining, POLL_SECONDS))
+            except queue.Empty:
+                continue
+            if not hmac.compare_digest(callback.state.encode(), state.encode()):
+                log.warning("Ignored a Spotify redirect with a wrong or missing state")
+                mismatches += 1
+                callback.finish(False, WRONG_STATE)
+                continue
+            if callback.error or not callback.code:
+                raise self._refusal(callback)
+            return callback
+
+    def _deliver(self, callback: Callback) -> bool:
+        """Queue a redirect for `wait_for_code`; False once the server is closing."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._held.append(callback)
+            self._arrivals.put(callback)
+            return True
+
+    def _bind_error(self, error: OSError) -> LinkError:
+        port = self.requested_port
+        fix = (
+            "change REDIRECT_URI to another port, or leave the port out "
+            f"(http://{self.host}{self.path}) to pick a free one"
+        )
+        if error.errno == errno.EADDRINUSE:
+            return PortBusy(f"Port {port} on {self.host} is in use by another program: {fix}")
+        reason = error.strerror or type(error).__name__
+        return PortBusy(f"Cannot listen on port {port} of {self.host} ({reason}): {fix}")
+
+    @staticmethod
+    def _timeout_error(timeout: float, mismatches: int) -> LinkError:
+        if mismatches:
+            return StateMismatch(
+                "Spotify's redirect did not match this login (wrong state), so nothing was "
+                "linked: run the link again and use only the newest login page"
+            )
+        return LinkTimeout(
+            f"No answer from the browser login within {timeout:g} s: nothing was linked. "
+            "Run the link again (open the printed URL if no browser appeared)."
+        )
+
+    @staticmethod
+    def _refusal(callback: Callback) -> LinkError:
+        """Answer the browser and build the error for a redirect that carries no code."""
+        if callback.error == "access_denied":
+            callback.finish(False, DECLINED)
+            return LinkDeclined(DECLINED)
+        what = callback.error or "no authorization code"
+        message = (
+            f"Spotify did not complete the login ({what}): nothing was linked. Run the link again."
+        )
+        callback.finish(False, message)
+        return LinkError(message)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the address."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+def _handler_for(owner: CallbackServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        #: Idle or half-open connections (browser preconnects) are dropped after this.
+        timeout = 5.0
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != owner.path:
+                self._reply(HTTPStatus.NOT_FOUND, False, "Nothing here.")
+                return
+            callback = Callback(parse_qs(parts.query))
+            if not owner._deliver(callback):
+                self._reply(HTTPStatus.GONE, False, NOT_WAITING)
+                return
+            callback.wait_finished(HOLD_SECONDS)
+            status = HTTPStatus.OK if callback.ok else HTTPStatus.BAD_REQUEST
+            self._reply(status, callback.ok, callback.message)
+
+        def _reply(self, status: HTTPStatus, ok: bool, message: str) -> None:
+            body = render_page(ok, message).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Log without the query string: it carries the authorization code."""
+            log.debug("callback %s %s", self.command, urlsplit(self.path).path)
+
+    return Handler
+
+
+def render_page(ok: bool, message: str) -> str:
+    """The small, self-contained page the browser shows; `message` is escaped."""
+    title = "Spotify is linked" if ok else "Spotify was not linked"
+    return PAGE.format(
+        color="#1a7f37" if ok else "#b42318",
+        title=html.escape(title),
+        message=html.escape(message),
+    )
+
+
+def _first(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
+    return values[0] if values else ""
