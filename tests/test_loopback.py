@@ -1,0 +1,191 @@
+"""The loopback callback server, driven by real HTTP requests like a browser's."""
+
+from __future__ import annotations
+
+import html
+import socket
+import threading
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import pytest
+
+from favdesk.errors import (
+    LinkCancelled,
+    LinkDeclined,
+    LinkError,
+    LinkTimeout,
+    PortBusy,
+    StateMismatch,
+)
+from favdesk.loopback import DECLINED, NOT_WAITING, WRONG_STATE, CallbackServer
+
+
+class Browser:
+    """Sends one GET in a thread (the server holds it open) and keeps the answer."""
+
+    def __init__(self, url: str) -> None:
+        self.response: httpx.Response | None = None
+        self.answered = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url,))
+        self._thread.start()
+
+    def _run(self, url: str) -> None:
+        self.response = httpx.get(url, timeout=40)
+        self.answered.set()
+
+    def result(self) -> httpx.Response:
+        assert self.answered.wait(10), "the browser got no answer"
+        self._thread.join()
+        return self.response
+
+
+@pytest.fixture
+def server():
+    with CallbackServer("http://127.0.0.1/callback") as running:
+        yield running
+
+
+def visit(server: CallbackServer, path: str = "/callback", **query: str) -> Browser:
+    base = server.redirect_uri.rsplit("/", 1)[0]
+    return Browser(f"{base}{path}?{urlencode(query)}")
+
+
+def test_port_less_redirect_binds_a_free_loopback_port(server):
+    parts = urlsplit(server.redirect_uri)
+    assert parts.hostname == "127.0.0.1" and parts.path == "/callback"
+    assert parts.port == server.port and server.port > 0
+
+
+def test_fixed_port_is_used_as_given():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with CallbackServer(f"http://127.0.0.1:{port}/callback") as fixed:
+        assert fixed.redirect_uri == f"http://127.0.0.1:{port}/callback"
+
+
+def test_busy_port_names_the_port_and_the_fix():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortBusy) as caught:
+            CallbackServer(f"http://127.0.0.1:{port}/callback").start()
+    assert str(caught.value) == (
+        f"Port {port} on 127.0.0.1 is in use by another program: change REDIRECT_URI to another "
+        "port, or leave the port out (http://127.0.0.1/callback) to pick a free one"
+    )
+
+
+def test_ipv6_loopback_redirect():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = CallbackServer("http://[::1]/callback").start()
+    except PortBusy as error:
+        pytest.skip(f"::1 is not available here: {error}")
+    try:
+        assert server.redirect_uri == f"http://[::1]:{server.port}/callback"
+        browser = Browser(f"{server.redirect_uri}?code=c6&state=s6")
+        callback = server.wait_for_code("s6", timeout=5)
+        callback.finish(True, "linked")
+        assert browser.result().status_code == 200
+    finally:
+        server.stop()
+
+
+def test_valid_redirect_is_held_until_the_app_finishes(server):
+    browser = visit(server, code="the-code", state="s1")
+    callback = server.wait_for_code("s1", timeout=5)
+    assert callback.code.reveal() == "the-code"
+    assert "the-code" not in repr(callback)
+    assert not browser.answered.is_set()
+    callback.finish(True, "Spotify is linked, sync started. You can close this tab.")
+    page = browser.result()
+    assert page.status_code == 200
+    assert "Spotify is linked, sync started. You can close this tab." in page.text
+
+
+def test_error_page_is_escaped(server):
+    browser = visit(server, code="c", state="s1")
+    server.wait_for_code("s1", timeout=5).finish(False, "<script>alert(1)</script> & more")
+    page = browser.result()
+    assert page.status_code == 400
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page.text
+    assert "<script>" not in page.text
+
+
+def test_other_paths_get_404_and_are_ignored(server):
+    favicon = visit(server, path="/favicon.ico")
+    assert favicon.result().status_code == 404
+    browser = visit(server, code="c2", state="s2")
+    callback = server.wait_for_code("s2", timeout=5)
+    assert callback.code.reveal() == "c2"
+    callback.finish(True, "ok")
+    assert browser.result().status_code == 200
+
+
+def test_wrong_or_missing_state_gets_an_error_page_and_the_wait_goes_on(server):
+    forged = visit(server, code="evil", state="forged")
+    missing = visit(server, code="evil")
+    # The wrong ones are answered while the wait goes on; the right one ends it.
+    results: list = []
+    waiter = threading.Thread(target=lambda: results.append(server.wait_for_code("s3", 10)))
+    waiter.start()
+    for wrong in (forged, missing):
+        page = wrong.result()
+        assert page.status_code == 400
+        assert html.escape(WRONG_STATE, quote=True) in page.text
+    assert waiter.is_alive()
+    right = visit(server, code="good", state="s3")
+    waiter.join(10)
+    assert results[0].code.reveal() == "good"
+    results[0].finish(True, "ok")
+    assert right.result().status_code == 200
+
+
+def test_access_denied_is_declined_and_the_browser_is_told(server):
+    browser = visit(server, error="access_denied", state="s4")
+    with pytest.raises(LinkDeclined) as caught:
+        server.wait_for_code("s4", timeout=5)
+    assert str(caught.value) == DECLINED
+    assert "You declined access on Spotify" in browser.result().text
+
+
+def test_other_oauth_error_ends_the_wait_with_its_name(server):
+    browser = visit(server, error="invalid_scope", state="s5")
+    with pytest.raises(LinkError, match="invalid_scope"):
+        server.wait_for_code("s5", timeout=5)
+    assert browser.result().status_code == 400
+
+
+def test_no_redirect_in_time_is_a_timeout(server):
+    with pytest.raises(LinkTimeout, match="within 0.2 s:"):
+        server.wait_for_code("s", timeout=0.2)
+
+
+def test_only_wrong_states_before_the_timeout_is_a_state_mismatch(server):
+    forged = visit(server, code="evil", state="forged")
+    with pytest.raises(StateMismatch, match="wrong state"):
+        server.wait_for_code("s", timeout=1.0)
+    assert forged.result().status_code == 400
+
+
+def test_cancel_ends_the_wait(server):
+    cancel = threading.Event()
+    canceller = threading.Timer(0.1, cancel.set)
+    canceller.start()
+    with pytest.raises(LinkCancelled, match="nothing was linked"):
+        server.wait_for_code("s", timeout=30, cancel=cancel)
+    canceller.join()
+
+
+def test_stop_answers_a_browser_the_app_never_answered():
+    server = CallbackServer("http://127.0.0.1/callback").start()
+    browser = visit(server, code="c", state="s7")
+    server.wait_for_code("s7", timeout=5)
+    server.stop()
+    page = browser.result()
+    assert page.status_code == 400
+    assert html.escape(NOT_WAITING) in page.text
