@@ -588,6 +588,15 @@ def test_without_state_dir_nothing_is_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_stop_closes_the_port_and_kept_alive_connections(sandbox, api):
+    assert api.get("/me").status_code == 200
+    sandbox.stop()
+    with pytest.raises(httpx.TransportError):
+        api.get("/me")
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{sandbox.api_url}/me")
+
+
 def test_cli_serves_until_terminated(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "favdesk.sandbox.spotify", "--port", "0", "--tracks", "30"],

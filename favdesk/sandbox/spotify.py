@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.message import Message
@@ -378,7 +377,7 @@ class Library:
         return {
             "seed": self.generator.seed,
             "next_serial": self.next_serial,
-            "runs": list(_runs(self.serials)),
+            "runs": _runs(self.serials),
         }
 
     @classmethod
@@ -387,19 +386,15 @@ class Library:
         return cls(LibraryGenerator(state["seed"]), serials, state["next_serial"])
 
 
-def _runs(serials: list[int]) -> Iterator[list[int]]:
+def _runs(serials: list[int]) -> list[list[int]]:
     """Descending consecutive runs as [first, last] pairs."""
-    start = None
-    previous = None
+    runs: list[list[int]] = []
     for serial in serials:
-        if start is not None and serial == previous - 1:
-            previous = serial
-            continue
-        if start is not None:
-            yield [start, previous]
-        start = previous = serial
-    if start is not None:
-        yield [start, previous]
+        if runs and runs[-1][1] - 1 == serial:
+            runs[-1][1] = serial
+        else:
+            runs.append([serial, serial])
+    return runs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +404,6 @@ def _runs(serials: list[int]) -> Iterator[list[int]]:
 
 @dataclass
 class _Code:
-    client_id: str
     redirect_uri: str
     scope: str
     challenge: str | None
@@ -730,7 +724,6 @@ class SpotifySandbox:
         code = secrets.token_urlsafe(32)
         with self._lock:
             self._codes[code] = _Code(
-                client_id=self.client_id,
                 redirect_uri=redirect_uri,
                 scope=query.get("scope", ""),
                 challenge=challenge,
