@@ -1,0 +1,565 @@
+"""Fetch every Liked Song, exactly as Spotify sends it, fast and politely.
+
+Page 0 gives `total`; the other offset windows go out in parallel through one shared HTTP client
+under an adaptive bound: it grows while Spotify answers quickly, up to `max_concurrency`, and
+halves at a 429. A 429 pauses every request until `Retry-After` has passed and paces the rest of
+the fetch at the rate Spotify let through; waits longer than `max_rate_limit_wait` (or a quota
+429) stop the fetch with `RateLimited` instead of sleeping for hours.
+
+Consistency: the library's state is identified by (`total`, page 0). Likes land on top with a
+new `added_at`, so any like that survives changes page 0, and any unlike without a like changes
+`total`. A result is returned only when page 0 read after the other pages equals page 0 read
+before them and every page carries the same `total`; otherwise the changed pages are fetched
+again (a bounded number of passes).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+
+from favdesk.errors import FavdeskError, FetchCancelled, RateLimited, SpotifyError
+from favdesk.secret import Secret
+from favdesk.spotify.api import (
+    HTTP_TIMEOUT,
+    error_body,
+    network_error,
+    retry_after_seconds,
+    spotify_error,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+#: Requests in flight before Spotify has shown how fast it answers.
+INITIAL_CONCURRENCY = 2
+#: Passes over the library before giving up on a library that keeps changing.
+MAX_PASSES = 4
+#: 429 replays of one page before the fetch stops and reports when it may resume.
+MAX_RATE_LIMIT_REPLAYS = 10
+#: Pace a little slower than the rate Spotify let through before its 429.
+PACE_MARGIN = 1.1
+#: How often the dispatcher looks at `cancel` while it waits.
+CANCEL_POLL = 0.05
+
+
+class TokenSource(Protocol):
+    """What the fetcher needs from a token provider (auth.TokenProvider fits)."""
+
+    def access_token(self) -> Secret: ...
+
+    def refresh_after_401(self, rejected: Secret) -> Secret: ...
+
+
+@dataclass(frozen=True)
+class Page:
+    """One `limit=50` window of Liked Songs, items as Spotify sent them."""
+
+    offset: int
+    items: list[dict]
+    total: int
+
+    def fits(self, total: int) -> bool:
+        """True if this page belongs to a library of `total` items (same total, full window)."""
+        return (
+            self.total == total
+            and self.offset % PAGE_SIZE == 0
+            and 0 <= self.offset < max(total, 1)
+            and len(self.items) == min(PAGE_SIZE, total - self.offset)
+        )
+
+    def same_as(self, other: Page) -> bool:
+        """True if both pages show the same library state."""
+        return self.total == other.total and self.items == other.items
+
+
+@dataclass
+class FetchStats:
+    """What the last fetch cost on the wire."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    rate_limit_pauses: int = 0
+    max_in_flight: int = 0
+    refreshes: int = 0
+    restarts: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Outcome:
+    """One finished request, as a worker thread saw it."""
+
+    offset: int
+    token: Secret | None
+    sent_at: float
+    latency: float
+    response: httpx.Response | None = None
+    body: Any = None
+    error: Exception | None = None
+
+
+@dataclass
+class _Attempts:
+    """Per-page bookkeeping within one pass."""
+
+    retries: int = 0
+    rate_limited: int = 0
+    refreshed: bool = False
+
+
+@dataclass
+class _Governor:
+    """Adaptive concurrency and a shared pause/pace for every request of one fetch."""
+
+    cap: int
+    limit: int = INITIAL_CONCURRENCY
+    slow_start: bool = True
+    streak: int = 0
+    fastest: float = math.inf
+    paused_until: float = 0.0
+    pause_began: float = -math.inf
+    interval: float = 0.0
+    next_send: float = 0.0
+    run_began: float = field(default_factory=time.monotonic)
+    accepted: int = 0
+
+    def __post_init__(self) -> None:
+        self.limit = max(1, min(self.cap, self.limit))
+
+    def ready_at(self) -> float:
+        """The earliest moment the next request may leave."""
+        return max(self.paused_until, self.next_send)
+
+    def sent(self, now: float) -> None:
+        self.next_send = now + self.interval
+
+    def succeeded(self, sent_at: float, latency: float) -> None:
+        """Grow while replies stay quick: doubling until the first 429, then +1 per round."""
+        if sent_at >= self.run_began:
+            self.accepted += 1
+        self.fastest = min(self.fastest, latency)
+        if latency > 2 * self.fastest + 0.05:
+            self.streak = 0
+            return
+        if self.slow_start:
+            self.limit = min(self.cap, self.limit + 1)
+            return
+        self.streak += 1
+        if self.streak >= self.limit:
+            self.limit = min(self.cap, self.limit + 1)
+            self.streak = 0
+
+    def rate_limited(self, sent_at: float, now: float, wait: float) -> bool:
+        """Pause everyone; on a new episode also halve the bound and pace at the seen rate.
+
+        A 429 for a request sent before the current pause began belongs to that pause: it only
+        extends it. Returns True when this 429 started a new pause.
+        """
+        self.paused_until = max(self.paused_until, now + wait)
+        if sent_at < self.pause_began:
+            return False
+        span = (now - self.run_began) + wait
+        self.interval = PACE_MARGIN * span / max(self.accepted, 1)
+        self.limit = max(1, self.limit // 2)
+        self.slow_start = False
+        self.streak = 0
+        self.pause_began = now
+        self.run_began = self.paused_until
+        self.accepted = 0
+        return True
+
+
+class LibraryFetcher:
+    """Reads a user's Liked Songs (`GET /me/tracks`) with bounded, adaptive concurrency.
+
+    `fetch()` is synchronous and may be called from any thread; its callbacks run in that
+    thread. `stats` describes the fetch started last.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        *,
+        max_concurrency: int = 8,
+        max_rate_limit_wait: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        timeout: httpx.Timeout = HTTP_TIMEOUT,
+        http: httpx.Client | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.api_url = api_url.rstrip("/")
+        self.tokens = tokens
+        self.max_concurrency = max_concurrency
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.http = http
+        self.stats = FetchStats()
+
+    def fetch(
+        self,
+        *,
+        known_pages: Mapping[int, Page] | None = None,
+        on_page: Callable[[Page], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[dict]:
+        """Every saved-track item, newest first; pages go to `on_page` as they arrive.
+
+        `known_pages` (offset -> Page, from an interrupted fetch) are reused when page 0 and
+        `total` still match; otherwise they are discarded. `on_page` may see an offset again
+        after the library shifted; the returned list is authoritative.
+        """
+        stats = self.stats = FetchStats()
+        started = time.monotonic()
+        try:
+            with _Fetch(self, stats, on_page, on_progress, cancel) as run:
+                return run.library(known_pages or {})
+        finally:
+            stats.elapsed = time.monotonic() - started
+
+    def backoff(self, retry: int) -> float:
+        """Exponential backoff with jitter before retry number `retry` (1-based)."""
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (retry - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+
+class _Fetch:
+    """One fetch: its HTTP client, worker threads, governor and the pages held so far."""
+
+    def __init__(
+        self,
+        fetcher: LibraryFetcher,
+        stats: FetchStats,
+        on_page: Callable[[Page], None] | None,
+        on_progress: Callable[[int, int], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.fetcher = fetcher
+        self.stats = stats
+        self.on_page = on_page
+        self.on_progress = on_progress
+        self.cancel = cancel
+        self.governor = _Governor(cap=fetcher.max_concurrency)
+        self.outcomes: queue.Queue[_Outcome] = queue.Queue()
+        self.in_flight = 0
+        self.refreshed_from: set[Secret] = set()
+        self.http = fetcher.http or httpx.Client(timeout=fetcher.timeout)
+        self.pool = ThreadPoolExecutor(fetcher.max_concurrency, thread_name_prefix="favdesk-fetch")
+
+    def __enter__(self) -> _Fetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.fetcher.http is None:
+            self.http.close()
+
+    # -- the library, pass by pass ---------------------------------------------------------
+
+    def library(self, known: Mapping[int, Page]) -> list[dict]:
+        """Fetch until a pass is consistent with page 0 read before and after it."""
+        baseline = self.first_page()
+        pages, caller_clean = self.reusable(known, baseline)
+        page0_delivered = False
+        for _ in range(MAX_PASSES):
+            if caller_clean and not page0_delivered:
+                self.deliver(baseline, pages)
+                page0_delivered = True
+            if not _missing(baseline, pages):
+                return self.finish(baseline, pages, page0_delivered)
+            self.fetch_pages(_missing(baseline, pages), baseline, pages)
+            check = self.first_page()
+            if not check.same_as(baseline):
+                log.info("Liked Songs changed during the fetch: reading them again")
+                baseline, pages = check, {0: check}
+                caller_clean = page0_delivered = False
+                self.stats.restarts += 1
+            elif not _missing(baseline, pages):
+                return self.finish(baseline, pages, page0_delivered)
+        raise SpotifyError(
+            "Your Liked Songs kept changing while favdesk was reading them: "
+            "try the import again when you are not adding or removing songs"
+        )
+
+    def first_page(self) -> Page:
+        """Page 0, which carries `total` and identifies the library's state."""
+        found: list[Page] = []
+
+        def keep(page: Page) -> bool:
+            found.append(page)
+            return True
+
+        self.run([0], keep)
+        return found[0]
+
+    def reusable(self, known: Mapping[int, Page], baseline: Page) -> tuple[dict[int, Page], bool]:
+        """Known pages still valid for `baseline`, and whether the caller holds no stale ones.
+
+        When the caller's page 0 differs, its other pages may be stale: page 0 is then handed
+        out only after every other page, so an interrupted re-fetch is never taken as current.
+        """
+        if not known:
+            return {0: baseline}, True
+        previous = known.get(0)
+        if previous is None or not previous.same_as(baseline):
+            return {0: baseline}, False
+        pages = {o: p for o, p in known.items() if o > 0 and p.fits(baseline.total)}
+        pages[0] = baseline
+        return pages, True
+
+    def fetch_pages(self, offsets: list[int], baseline: Page, pages: dict[int, Page]) -> None:
+        """Fetch `offsets`, keeping pages that fit `baseline`; stop early at the first misfit."""
+
+        def keep(page: Page) -> bool:
+            if not page.fits(baseline.total):
+                log.info("Page at offset %d shows another library state", page.offset)
+                return False
+            pages[page.offset] = page
+            self.deliver(page, pages)
+            return True
+
+        self.run(offsets, keep)
+
+    def finish(self, baseline: Page, pages: dict[int, Page], page0_delivered: bool) -> list[dict]:
+        """The items of a consistent pass, newest first."""
+        if not page0_delivered:
+            self.deliver(baseline, pages)
+        return [item for offset in sorted(pages) for item in pages[offset].items]
+
+    def deliver(self, page: Page, pages: dict[int, Page]) -> None:
+        self.stats.pages += 1
+        if self.on_page is not None:
+            self.on_page(page)
+        self.report(pages, page.total)
+
+    def report(self, pages: dict[int, Page], total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(sum(len(p.items) for p in pages.values()), total)
+
+    # -- the dispatcher ----------------------------------------------------------------------
+
+    def run(self, offsets: list[int], keep: Callable[[Page], bool]) -> None:
+        """Fetch `offsets` under the governor; `keep(page)` returning False ends the pass.
+
+        Runs in the caller's thread: workers only send requests, every decision is made here.
+        """
+        waiting = [(0.0, offset) for offset in offsets]
+        heapq.heapify(waiting)
+        attempts = {offset: _Attempts() for offset in offsets}
+        stopped = False
+        while waiting or self.in_flight:
+            self.check_cancel()
+            if not stopped:
+                self.dispatch(waiting)
+            outcome = self.next_outcome(waiting)
+            if outcome is None:
+                continue
+            self.in_flight -= 1
+            page = self.handle(outcome, attempts[outcome.offset], waiting)
+            if page is not None and not stopped:
+                stopped = not keep(page)
+            if stopped:
+                waiting.clear()
+
+    def dispatch(self, waiting: list[tuple[float, int]]) -> None:
+        """Send as many waiting pages as the bound, the pause and the pace allow."""
+        governor = self.governor
+        while waiting and self.in_flight < governor.limit:
+            now = time.monotonic()
+            if max(governor.ready_at(), waiting[0][0]) > now:
+                return
+            _, offset = heapq.heappop(waiting)
+            self.in_flight += 1
+            self.stats.requests += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self.in_flight)
+            governor.sent(now)
+            self.pool.submit(self.send, offset)
+
+    def next_outcome(self, waiting: list[tuple[float, int]]) -> _Outcome | None:
+        """The next finished request, or None when it is time to dispatch or check `cancel`."""
+        timeout = CANCEL_POLL
+        if waiting and self.in_flight < self.governor.limit:
+            ready = max(self.governor.ready_at(), waiting[0][0])
+            timeout = min(timeout, max(0.0, ready - time.monotonic()))
+        try:
+            return self.outcomes.get(timeout=timeout) if timeout > 0 else self.outcomes.get_nowait()
+        except queue.Empty:
+            return None
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise FetchCancelled(
+                "Import stopped: the pages fetched so far are kept and a new import resumes there"
+            )
+
+    def send(self, offset: int) -> None:
+        """Worker thread: one `GET /me/tracks` window; the outcome goes back to the dispatcher."""
+        sent_at = time.monotonic()
+        outcome = _Outcome(offset, None, sent_at, 0.0)
+        try:
+            token = outcome.token = self.fetcher.tokens.access_token()
+            outcome.response = self.http.get(
+                f"{self.fetcher.api_url}/me/tracks",
+                params={"limit": PAGE_SIZE, "offset": offset},
+                headers={"Authorization": f"Bearer {token.reveal()}"},
+                timeout=self.fetcher.timeout,
+            )
+            if outcome.response.status_code == 200:
+                outcome.body = outcome.response.json()
+        except Exception as error:  # noqa: BLE001 (handed to the dispatcher, which decides)
+            outcome.error = error
+        outcome.latency = time.monotonic() - sent_at
+        self.outcomes.put(outcome)
+
+    # -- one reply ---------------------------------------------------------------------------
+
+    def handle(
+        self, outcome: _Outcome, attempts: _Attempts, waiting: list[tuple[float, int]]
+    ) -> Page | None:
+        """A page, or None after scheduling a replay; raises when the fetch cannot go on."""
+        response = outcome.response
+        if outcome.error is not None:
+            self.failed(outcome, attempts, waiting)
+            return None
+        assert response is not None
+        status = response.status_code
+        if status == 200:
+            page = _page(outcome)
+            if page is not None:
+                self.governor.succeeded(outcome.sent_at, outcome.latency)
+                return page
+            self.retry(outcome.offset, attempts, waiting, lambda: _unreadable(outcome))
+            return None
+        if status == 429:
+            self.rate_limited(outcome, response, attempts, waiting)
+        elif status == 401:
+            self.unauthorized(outcome, response, attempts, waiting)
+        elif status in TRANSIENT_STATUSES:
+            self.retry(outcome.offset, attempts, waiting, lambda: spotify_error(response))
+        else:
+            raise spotify_error(response)
+        return None
+
+    def failed(
+        self, outcome: _Outcome, attempts: _Attempts, waiting: list[tuple[float, int]]
+    ) -> None:
+        error = outcome.error
+        if isinstance(error, httpx.TransportError):
+            self.retry(outcome.offset, attempts, waiting, lambda: network_error(error))
+            return
+        if isinstance(error, httpx.HTTPError):
+            raise network_error(error)
+        if isinstance(error, ValueError):  # a 200 whose body is not JSON
+            self.retry(outcome.offset, attempts, waiting, lambda: _unreadable(outcome))
+            return
+        assert error is not None
+        raise error
+
+    def retry(
+        self,
+        offset: int,
+        attempts: _Attempts,
+        waiting: list[tuple[float, int]],
+        error: Callable[[], FavdeskError],
+    ) -> None:
+        """Replay a page after a transient failure, with backoff; raise once retries run out."""
+        if attempts.retries >= self.fetcher.max_retries:
+            raise error()
+        attempts.retries += 1
+        self.stats.retries += 1
+        delay = self.fetcher.backoff(attempts.retries)
+        log.info("Page at offset %d failed; retry %d in %.2f s", offset, attempts.retries, delay)
+        heapq.heappush(waiting, (time.monotonic() + delay, offset))
+
+    def rate_limited(
+        self,
+        outcome: _Outcome,
+        response: httpx.Response,
+        attempts: _Attempts,
+        waiting: list[tuple[float, int]],
+    ) -> None:
+        """One shared pause; stop instead when the wait is too long or the quota is gone."""
+        self.stats.rate_limited += 1
+        wait = retry_after_seconds(response)
+        reason, _, _ = error_body(response)
+        if reason == "QUOTA_EXCEEDED" or wait > self.fetcher.max_rate_limit_wait:
+            raise spotify_error(response)
+        attempts.rate_limited += 1
+        if attempts.rate_limited > MAX_RATE_LIMIT_REPLAYS:
+            resume_at = datetime.now(UTC) + timedelta(seconds=max(wait, 60.0))
+            raise RateLimited(
+                f"Spotify keeps rate limiting this app: try again after {resume_at:%H:%M} UTC",
+                resume_at=resume_at,
+            )
+        wait = max(wait, self.fetcher.backoff_base)
+        if self.governor.rate_limited(outcome.sent_at, time.monotonic(), wait):
+            self.stats.rate_limit_pauses += 1
+            log.info(
+                "Spotify rate limit: pausing %.1f s, then %d in flight, one request every %.2f s",
+                wait,
+                self.governor.limit,
+                self.governor.interval,
+            )
+        heapq.heappush(waiting, (0.0, outcome.offset))
+
+    def unauthorized(
+        self,
+        outcome: _Outcome,
+        response: httpx.Response,
+        attempts: _Attempts,
+        waiting: list[tuple[float, int]],
+    ) -> None:
+        """Refresh once per rejected token and replay; a page rejected twice is an error."""
+        if attempts.refreshed or outcome.token is None:
+            raise spotify_error(response)
+        attempts.refreshed = True
+        if outcome.token not in self.refreshed_from:
+            self.refreshed_from.add(outcome.token)
+            self.fetcher.tokens.refresh_after_401(outcome.token)
+            self.stats.refreshes += 1
+        heapq.heappush(waiting, (0.0, outcome.offset))
+
+
+def _missing(baseline: Page, pages: dict[int, Page]) -> list[int]:
+    """Offsets of the library described by `baseline` that are not held yet."""
+    return [o for o in range(PAGE_SIZE, baseline.total, PAGE_SIZE) if o not in pages]
+
+
+def _page(outcome: _Outcome) -> Page | None:
+    """The page in a 200 reply, or None if the body is not a saved-tracks page."""
+    body = outcome.body
+    if not isinstance(body, dict):
+        return None
+    items, total = body.get("items"), body.get("total")
+    if not isinstance(items, list) or not isinstance(total, int):
+        return None
+    return Page(outcome.offset, items, total)
+
+
+def _unreadable(outcome: _Outcome) -> SpotifyError:
+    return SpotifyError(
+        f"Spotify sent an unreadable page of Liked Songs (offset {outcome.offset}): try again later"
+    )

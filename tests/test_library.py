@@ -1,0 +1,510 @@
+"""The library fetcher against the Spotify stand-in, over real loopback HTTP, fault by fault."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import secrets
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from favdesk.errors import (
+    FetchCancelled,
+    NetworkError,
+    NotAllowListed,
+    RateLimited,
+    SpotifyError,
+)
+from favdesk.sandbox.spotify import SpotifySandbox
+from favdesk.secret import Secret
+from favdesk.spotify.library import PAGE_SIZE, LibraryFetcher, Page
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+class SandboxTokens:
+    """Tokens from the stand-in's own accounts service: a PKCE login, a refresh after a 401."""
+
+    def __init__(self, sandbox: SpotifySandbox) -> None:
+        self.accounts_url = sandbox.accounts_url
+        self.client_id = sandbox.client_id
+        self.refreshes = 0
+        self.handed_out: list[str] = []
+        self._lock = threading.Lock()
+        body = self._login()
+        self._access = Secret(body["access_token"])
+        self._refresh = body["refresh_token"]
+
+    def _login(self) -> dict:
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        authorize = httpx.get(
+            f"{self.accounts_url}/authorize",
+            params={
+                "client_id": self.client_id,
+                "response_type": "code",
+                "redirect_uri": REDIRECT_URI,
+                "scope": "user-library-read",
+                "code_challenge_method": "S256",
+                "code_challenge": challenge,
+                "state": "s",
+            },
+        )
+        code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
+        return self._token(
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=REDIRECT_URI,
+            code_verifier=verifier,
+        )
+
+    def _token(self, **form: str) -> dict:
+        reply = httpx.post(
+            f"{self.accounts_url}/api/token", data={"client_id": self.client_id, **form}
+        )
+        reply.raise_for_status()
+        self.handed_out.append(reply.json()["access_token"])
+        return reply.json()
+
+    def access_token(self) -> Secret:
+        with self._lock:
+            return self._access
+
+    def refresh_after_401(self, rejected: Secret) -> Secret:
+        with self._lock:
+            if rejected == self._access:
+                body = self._token(grant_type="refresh_token", refresh_token=self._refresh)
+                self._access = Secret(body["access_token"])
+                self.refreshes += 1
+            return self._access
+
+
+@pytest.fixture
+def spotify():
+    """Start a stand-in with a library of the given size; stopped after the test."""
+    started: list[SpotifySandbox] = []
+
+    def start(tracks: int, **faults) -> SpotifySandbox:
+        sandbox = SpotifySandbox(tracks=tracks).start()
+        started.append(sandbox)
+        for name, value in faults.items():
+            setattr(sandbox.faults, name, value)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()
+
+
+def make_fetcher(sandbox: SpotifySandbox, tokens=None, **options) -> LibraryFetcher:
+    """A fetcher with small backoffs so retries do not slow the tests down."""
+    options.setdefault("backoff_base", 0.01)
+    options.setdefault("backoff_max", 0.05)
+    return LibraryFetcher(sandbox.api_url, tokens or SandboxTokens(sandbox), **options)
+
+
+def page_count(tracks: int) -> int:
+    return max(1, math.ceil(tracks / PAGE_SIZE))
+
+
+def assert_pages_exact(pages: dict[int, Page], items: list[dict]) -> None:
+    """Every page handed out is exactly that window of the library."""
+    for offset, page in pages.items():
+        assert page.items == items[offset : offset + PAGE_SIZE], f"page at {offset} differs"
+
+
+# -- sizes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tracks", [0, 1, 50, 51, 120])
+def test_fetch_returns_exact_library_for_small_sizes(spotify, tracks):
+    sandbox = spotify(tracks)
+    fetcher = make_fetcher(sandbox)
+
+    items = fetcher.fetch()
+
+    assert items == sandbox.items()
+    assert len(items) == tracks
+    verification = 1 if tracks > PAGE_SIZE else 0
+    assert sandbox.stats.tracks_requests == page_count(tracks) + verification
+    assert fetcher.stats.requests == sandbox.stats.tracks_requests
+
+
+def test_large_library_fetched_exactly_in_parallel_within_the_cap(spotify):
+    sandbox = spotify(10_050, latency=0.02)
+    fetcher = make_fetcher(sandbox, max_concurrency=8)
+    progress: list[tuple[int, int]] = []
+
+    items = fetcher.fetch(on_progress=lambda done, total: progress.append((done, total)))
+
+    expected = sandbox.items()
+    assert items == expected
+    assert any(item["track"] is None for item in items)
+    assert any(item["track"] and item["track"]["is_local"] for item in items)
+    assert sandbox.stats.tracks_requests == page_count(10_050) + 1
+    assert sandbox.stats.market_requests == 0
+    assert 1 < sandbox.stats.max_in_flight <= 8
+    assert fetcher.stats.max_in_flight == 8
+    sequential = page_count(10_050) * 0.02
+    assert fetcher.stats.elapsed < sequential / 2
+    assert progress[-1] == (10_050, 10_050)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+
+
+def test_concurrency_cap_respected(spotify):
+    sandbox = spotify(1_500, latency=0.02)
+    fetcher = make_fetcher(sandbox, max_concurrency=3)
+
+    assert fetcher.fetch() == sandbox.items()
+
+    assert sandbox.stats.max_in_flight <= 3
+    assert fetcher.stats.max_in_flight == 3
+
+
+def test_never_sends_market_and_asks_for_full_pages(spotify):
+    sandbox = spotify(120)
+    seen: list[httpx.URL] = []
+    http = httpx.Client(event_hooks={"request": [lambda request: seen.append(request.url)]})
+    with http:
+        make_fetcher(sandbox, http=http).fetch()
+
+    assert sandbox.stats.market_requests == 0
+    assert seen and all(url.params.get("limit") == "50" for url in seen)
+    assert sorted({url.params["offset"] for url in seen}) == ["0", "100", "50"]
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+def test_rolling_rate_limit_costs_few_extra_requests_and_none_inside_retry_after(spotify):
+    sandbox = spotify(4_000, latency=0.01, rate_limit=(20, 1.0))
+    fetcher = make_fetcher(sandbox, max_concurrency=8)
+
+    items = fetcher.fetch()
+
+    assert items == sandbox.items()
+    assert sandbox.stats.rate_limited >= 1
+    assert sandbox.stats.requests_inside_retry_after == 0
+    pages = page_count(4_000)
+    assert sandbox.stats.tracks_requests / pages <= 1.2
+    assert fetcher.stats.rate_limit_pauses >= 1
+
+
+def test_long_retry_after_stops_quickly_with_resume_time(spotify):
+    sandbox = spotify(2_000, rate_limit=(5, 30.0), retry_after=3600)
+    fetcher = make_fetcher(sandbox, max_rate_limit_wait=60.0)
+    pages: dict[int, Page] = {}
+    began = datetime.now(UTC)
+
+    with pytest.raises(RateLimited) as raised:
+        fetcher.fetch(on_page=lambda page: pages.setdefault(page.offset, page))
+
+    assert fetcher.stats.elapsed < 5
+    resume_at = raised.value.resume_at
+    assert began + timedelta(seconds=3590) <= resume_at <= datetime.now(UTC) + timedelta(hours=1)
+    assert not raised.value.quota
+    assert "try again after" in str(raised.value)
+    assert 0 in pages
+    assert_pages_exact(pages, sandbox.items())
+    assert sandbox.stats.requests_inside_retry_after == 0
+
+
+def test_quota_exceeded_stops_even_when_retry_after_is_short(spotify):
+    sandbox = spotify(500, quota_exceeded=True, retry_after=2)
+    fetcher = make_fetcher(sandbox)
+
+    with pytest.raises(RateLimited) as raised:
+        fetcher.fetch()
+
+    assert raised.value.quota
+    assert "quota" in str(raised.value)
+    assert sandbox.stats.tracks_requests == 1
+
+
+def test_cancel_during_rate_limit_pause_returns_promptly(spotify):
+    sandbox = spotify(2_000, rate_limit=(5, 30.0), retry_after=30)
+    fetcher = make_fetcher(sandbox)
+    cancel = threading.Event()
+
+    def cancel_once_paused() -> None:
+        deadline = time.monotonic() + 10
+        while sandbox.stats.rate_limited == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.set()
+
+    watcher = threading.Thread(target=cancel_once_paused)
+    watcher.start()
+    began = time.monotonic()
+    with pytest.raises(FetchCancelled):
+        fetcher.fetch(cancel=cancel)
+    watcher.join()
+
+    assert time.monotonic() - began < 5
+    assert sandbox.stats.requests_inside_retry_after == 0
+
+
+# -- server errors -----------------------------------------------------------------------------
+
+
+def test_5xx_bursts_at_deep_offsets_are_retried(spotify):
+    sandbox = spotify(10_050, latency=0.005, fail_offsets={10_000: 3, 9_950: 2, 5_000: 4})
+
+    fetcher = make_fetcher(sandbox)
+    assert fetcher.fetch() == sandbox.items()
+
+    assert fetcher.stats.retries == 9
+    assert sandbox.stats.server_errors == 9
+
+
+@pytest.mark.parametrize("status", [500, 503, 504])
+def test_each_transient_status_is_retried(spotify, status):
+    sandbox = spotify(120, fail_offsets={50: 2}, error_status=status)
+
+    assert make_fetcher(sandbox).fetch() == sandbox.items()
+
+
+def test_random_5xx_are_retried_to_an_exact_library(spotify):
+    sandbox = spotify(3_000, error_rate=0.2)
+    fetcher = make_fetcher(sandbox, max_retries=10)
+
+    assert fetcher.fetch() == sandbox.items()
+
+    assert fetcher.stats.retries == sandbox.stats.server_errors > 0
+
+
+def test_persistent_5xx_fails_after_max_retries_keeping_delivered_pages(spotify):
+    sandbox = spotify(500, fail_offsets={250: 100})
+    fetcher = make_fetcher(sandbox, max_retries=3, max_concurrency=2)
+    pages: dict[int, Page] = {}
+
+    with pytest.raises(SpotifyError) as raised:
+        fetcher.fetch(on_page=lambda page: pages.setdefault(page.offset, page))
+
+    assert raised.value.status == 502
+    assert "try again later" in str(raised.value)
+    assert sandbox.stats.server_errors == 4
+    assert 0 in pages
+    assert_pages_exact(pages, sandbox.items())
+
+
+def test_unreachable_spotify_is_a_network_error():
+    class FixedTokens:
+        def access_token(self) -> Secret:
+            return Secret("unused")
+
+        def refresh_after_401(self, rejected: Secret) -> Secret:
+            raise AssertionError("no 401 expected")
+
+    with socket.socket() as probe:  # a port nobody listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fetcher = LibraryFetcher(
+        f"http://127.0.0.1:{port}/v1", FixedTokens(), max_retries=2, backoff_base=0.01
+    )
+
+    with pytest.raises(NetworkError) as raised:
+        fetcher.fetch()
+
+    assert fetcher.stats.requests == 3
+    assert "Could not reach Spotify" in str(raised.value)
+
+
+# -- tokens and other errors -------------------------------------------------------------------
+
+
+def test_token_expiring_mid_fetch_is_refreshed_once(spotify):
+    sandbox = spotify(3_000, latency=0.005)
+    tokens = SandboxTokens(sandbox)
+    fetcher = make_fetcher(sandbox, tokens)
+    delivered: list[int] = []
+
+    def expire_after_five_pages(page: Page) -> None:
+        delivered.append(page.offset)
+        if len(delivered) == 5:
+            sandbox.expire_access_tokens()
+
+    assert fetcher.fetch(on_page=expire_after_five_pages) == sandbox.items()
+
+    assert tokens.refreshes == 1
+    assert fetcher.stats.refreshes == 1
+    assert sandbox.stats.token_requests.get("refresh_token") == 1
+
+
+def test_second_401_after_a_refresh_is_an_error(spotify):
+    sandbox = spotify(200, access_token_ttl=0)
+    fetcher = make_fetcher(sandbox)
+
+    with pytest.raises(SpotifyError) as raised:
+        fetcher.fetch()
+
+    assert raised.value.status == 401
+    assert fetcher.stats.refreshes == 1
+    assert sandbox.stats.tracks_requests == 2
+
+
+def test_plain_text_403_is_not_allow_listed(spotify):
+    sandbox = spotify(120, not_allowlisted=True)
+
+    with pytest.raises(NotAllowListed):
+        make_fetcher(sandbox).fetch()
+
+
+def test_tokens_never_reach_the_logs(spotify, caplog):
+    caplog.set_level(logging.DEBUG)
+    sandbox = spotify(600, fail_offsets={100: 1})
+    tokens = SandboxTokens(sandbox)
+    fetcher = make_fetcher(sandbox, tokens)
+
+    def expire_once(page: Page) -> None:
+        if page.offset == 0:
+            sandbox.expire_access_tokens()
+
+    fetcher.fetch(on_page=expire_once)
+
+    assert tokens.refreshes == 1
+    assert caplog.records
+    for token in tokens.handed_out:
+        assert token not in caplog.text
+
+
+# -- a library that changes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("added", "removed", "removed_at"),
+    [(3, 0, 0), (0, 2, 2_400), (1, 1, 4_000), (60, 0, 0), (0, 1, 0)],
+    ids=["like", "unlike-deep", "like-and-unlike-same-total", "like-a-page", "unlike-top"],
+)
+def test_library_changed_mid_fetch_gives_the_exact_final_library(
+    spotify, added, removed, removed_at
+):
+    sandbox = spotify(
+        5_000,
+        latency=0.005,
+        mutate_after=20,
+        mutate_add=added,
+        mutate_remove=removed,
+        mutate_remove_at=removed_at,
+    )
+    fetcher = make_fetcher(sandbox)
+    pages: dict[int, Page] = {}
+
+    items = fetcher.fetch(on_page=lambda page: pages.__setitem__(page.offset, page))
+
+    expected = sandbox.items()
+    assert len(expected) == 5_000 + added - removed
+    assert items == expected
+    assert fetcher.stats.restarts >= 1
+    assert_pages_exact({o: p for o, p in pages.items() if o < len(expected)}, expected)
+
+
+def test_library_changed_right_after_page_0(spotify):
+    sandbox = spotify(1_000, mutate_after=1, mutate_add=2)
+    fetcher = make_fetcher(sandbox)
+
+    assert fetcher.fetch() == sandbox.items()
+    assert fetcher.stats.restarts == 1
+
+
+def test_library_that_never_settles_is_a_clear_error(spotify):
+    sandbox = spotify(1_000)
+    fetcher = make_fetcher(sandbox, max_concurrency=1)
+
+    def like_one_more(page: Page) -> None:
+        sandbox.add_tracks(1)
+
+    with pytest.raises(SpotifyError) as raised:
+        fetcher.fetch(on_page=like_one_more)
+
+    assert "kept changing" in str(raised.value)
+
+
+# -- resume and cancel -------------------------------------------------------------------------
+
+
+def interrupted_fetch(sandbox: SpotifySandbox, after_pages: int) -> dict[int, Page]:
+    """The pages an import kept before it was cancelled after `after_pages` pages."""
+    pages: dict[int, Page] = {}
+    cancel = threading.Event()
+
+    def keep(page: Page) -> None:
+        pages[page.offset] = page
+        if len(pages) >= after_pages:
+            cancel.set()
+
+    with pytest.raises(FetchCancelled):
+        make_fetcher(sandbox, max_concurrency=2).fetch(on_page=keep, cancel=cancel)
+    return pages
+
+
+def test_cancel_stops_between_requests_keeping_delivered_pages(spotify):
+    sandbox = spotify(5_000, latency=0.005)
+
+    pages = interrupted_fetch(sandbox, after_pages=10)
+
+    assert 10 <= len(pages) <= 12
+    assert sandbox.stats.tracks_requests <= 13
+    assert_pages_exact(pages, sandbox.items())
+
+
+def test_cancel_before_start_sends_nothing(spotify):
+    sandbox = spotify(100)
+    cancel = threading.Event()
+    cancel.set()
+
+    with pytest.raises(FetchCancelled):
+        make_fetcher(sandbox).fetch(cancel=cancel)
+
+    assert sandbox.stats.tracks_requests == 0
+
+
+def test_resume_fetches_only_missing_pages(spotify):
+    sandbox = spotify(5_000, latency=0.005)
+    known = interrupted_fetch(sandbox, after_pages=30)
+    sandbox.stats.reset()
+    fetcher = make_fetcher(sandbox)
+    delivered: list[int] = []
+
+    items = fetcher.fetch(known_pages=known, on_page=lambda page: delivered.append(page.offset))
+
+    assert items == sandbox.items()
+    missing = page_count(5_000) - len(known)
+    assert sandbox.stats.tracks_requests == missing + 2  # page 0 before and after
+    assert delivered[0] == 0
+    assert sorted(delivered[1:]) == sorted(set(range(0, 5_000, PAGE_SIZE)) - known.keys())
+
+
+def test_resume_after_the_library_shifted_discards_known_pages(spotify):
+    sandbox = spotify(2_000, latency=0.005)
+    known = interrupted_fetch(sandbox, after_pages=10)
+    sandbox.add_tracks(1)
+    sandbox.stats.reset()
+    delivered: list[int] = []
+
+    items = make_fetcher(sandbox).fetch(
+        known_pages=known, on_page=lambda page: delivered.append(page.offset)
+    )
+
+    assert items == sandbox.items()
+    assert sandbox.stats.tracks_requests == page_count(2_001) + 1
+    assert delivered[-1] == 0  # page 0 last: the caller's stale pages are never taken as current
+
+
+def test_resume_ignores_known_pages_of_another_total(spotify):
+    sandbox = spotify(500)
+    known = {0: Page(0, sandbox.items()[:50], 500)}
+    known[100] = Page(100, sandbox.items()[100:150], 499)
+
+    items = make_fetcher(sandbox).fetch(known_pages=known)
+
+    assert items == sandbox.items()
+    assert sandbox.stats.tracks_requests == page_count(500) + 1
