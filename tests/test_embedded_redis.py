@@ -1,0 +1,33 @@
+"""The embedded Redis: starts on a private socket, keeps queued data across a restart."""
+
+from __future__ import annotations
+
+import redis
+
+from favdesk.embedded_redis import MAX_SOCKET_PATH, EmbeddedRedis
+
+
+def test_embedded_redis_keeps_data_across_a_restart(tmp_path):
+    with EmbeddedRedis(tmp_path / "r") as server:
+        client = redis.Redis.from_url(server.url)
+        client.rpush("rq:queue:spotify-ingest", "job-1")
+        client.close()
+    with EmbeddedRedis(tmp_path / "r") as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.lrange("rq:queue:spotify-ingest", 0, -1) == [b"job-1"]
+        client.close()
+
+
+def test_second_process_attaches_to_the_running_server_instead_of_starting_another(tmp_path):
+    with EmbeddedRedis(tmp_path / "r") as first:
+        second = EmbeddedRedis(tmp_path / "r").start()
+        assert second.process is None
+        second.stop()
+        assert redis.Redis.from_url(first.url).ping()
+
+
+def test_long_data_dir_gets_a_short_socket_path(tmp_path):
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    with EmbeddedRedis(deep) as server:
+        assert len(str(server.socket_path)) <= MAX_SOCKET_PATH
+        assert redis.Redis.from_url(server.url).ping()
