@@ -6,6 +6,7 @@ import argparse
 import signal
 import socket
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSocketNotifier
 from PySide6.QtWidgets import QApplication
@@ -36,8 +37,14 @@ def application() -> QApplication:
 class Desktop(QObject):
     """The running app: controller, window, tray and Settings dialog, wired to each other."""
 
-    def __init__(self, settings: Settings, opener: Opener = default_opener) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        opener: Opener = default_opener,
+        quit_app: Callable[[], None] = QApplication.quit,
+    ) -> None:
         super().__init__()
+        self.quit_app = quit_app
         self.controller = AppController(settings, opener, self)
         self.window = MainWindow(self.controller)
         self.tray = Tray(self)
@@ -49,7 +56,7 @@ class Desktop(QObject):
         c, tray, window = self.controller, self.tray, self.window
         c.changed.connect(tray.render)
         c.notified.connect(tray.notify)
-        c.quit_ready.connect(QApplication.quit)
+        c.quit_ready.connect(lambda: self.quit_app())
         tray.sync_requested.connect(c.sync)
         tray.pause_requested.connect(c.pause)
         tray.resume_requested.connect(c.resume)

@@ -86,7 +86,10 @@ class Bridge(QObject):
 
 
 class WorkerEvents(QObject):
-    """The embedded worker's listener; each callback becomes a signal named for what happened."""
+    """The embedded worker's listener; each callback becomes a signal named for what happened.
+
+    It has `favdesk.worker.WorkerListener`'s methods without importing it (that pulls in rq).
+    """
 
     state_changed = Signal(str)
     job_started = Signal(str, str)
@@ -99,16 +102,19 @@ class WorkerEvents(QObject):
     def on_state(self, state: Any) -> None:
         self.state_changed.emit(str(getattr(state, "value", state)))
 
-    def on_job_started(self, job_id: str, user_id: str) -> None:
-        self.job_started.emit(job_id, user_id)
+    def on_job_started(self, job_id: str, user_id: str | None) -> None:
+        self.job_started.emit(job_id, user_id or "")
 
     def on_job_progress(
-        self, job_id: str, user_id: str, fetched: int, total: int | None, phase: str
+        self, job_id: str, user_id: str | None, fetched: int, total: int | None, phase: str
     ) -> None:
-        self.job_progress.emit(job_id, user_id, int(fetched), total, str(phase or ""))
+        self.job_progress.emit(job_id, user_id or "", int(fetched), total, str(phase or ""))
 
-    def on_job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
-        self.job_finished.emit(job_id, user_id, bool(ok), None if error is None else str(error))
+    def on_job_finished(
+        self, job_id: str, user_id: str | None, ok: bool, error: str | None
+    ) -> None:
+        message = None if error is None else str(error)
+        self.job_finished.emit(job_id, user_id or "", bool(ok), message)
 
     def on_log(self, line: str) -> None:
         self.log_line.emit(str(line))

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import threading
+import webbrowser
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -138,6 +139,7 @@ class AppController(QObject):
         )
         self.load_accounts()
         self.poller.update(ready=True, paused=self.state.worker == "paused")
+        self._call(lambda r: r.worker.start(), "start the worker")
 
     def _open_failed(self, error: BaseException) -> None:
         self._update(startup="failed", startup_error=user_message(error))
@@ -265,7 +267,7 @@ class AppController(QObject):
         runtime = self.runtime
         self.bridge.run_in_background(
             lambda: runtime.link(
-                open_browser=True, on_url=show_url, cancel=cancel, timeout=LINK_TIMEOUT
+                open_browser=webbrowser.open, on_url=show_url, cancel=cancel, timeout=LINK_TIMEOUT
             ),
             self._linked,
             self._link_failed,

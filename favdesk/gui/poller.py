@@ -71,6 +71,10 @@ class StatusPoller(QObject):
         self.bridge.run_in_background(self.fetch, self._succeeded, self._failed)
         return True
 
+    def next_poll_in(self) -> float | None:
+        """Seconds until the next scheduled read, or None when none is scheduled."""
+        return self._timer.remainingTime() / 1000 if self._timer.isActive() else None
+
     def stop(self) -> None:
         self.fetch = None
         self._timer.stop()

@@ -53,13 +53,22 @@ class InstanceServer(QObject):
     def _accept(self) -> None:
         while self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
+            socket.readyRead.connect(self._read)
             if socket.bytesAvailable():
-                self._read(socket)
+                self._answer(socket)
 
-    def _read(self, socket: QLocalSocket) -> None:
-        if bytes(socket.readAll().data()).strip() == SHOW.strip():
+    def _read(self) -> None:
+        socket = self.sender()
+        if isinstance(socket, QLocalSocket):
+            self._answer(socket)
+
+    def _answer(self, socket: QLocalSocket) -> None:
+        """One message per connection: read it, act on it, drop the connection."""
+        message = bytes(socket.readAll().data()).strip()
+        socket.readyRead.disconnect(self._read)
+        socket.abort()
+        socket.deleteLater()
+        if message == SHOW.strip():
             self.show_requested.emit()
 
     def close(self) -> None:
