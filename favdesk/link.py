@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 LINKED = "Spotify is linked. You can close this tab."
 LINKED_SYNCING = "Spotify is linked, sync started. You can close this tab."
 UNEXPECTED = "favdesk hit an unexpected problem while linking: see favdesk for details."
-#: How long to wait for a browser command (webbrowser waits for it) after the page was answered.
+#: How long to wait for a browser command to exit (webbrowser waits for it) once it has its page.
 BROWSER_EXIT_WAIT = 5.0
 
 
@@ -101,10 +101,12 @@ def link_spotify(
         if on_url is not None:
             on_url(url)
         opener = _open_in_background(open_browser, url)
-        callback = server.wait_for_code(state, timeout, cancel)
-        result = _finish(callback, on_code or default_completion, verifier, server.redirect_uri)
-    opener.join(BROWSER_EXIT_WAIT)
-    return result
+        try:
+            callback = server.wait_for_code(state, timeout, cancel)
+            return _finish(callback, on_code or default_completion, verifier, server.redirect_uri)
+        finally:
+            server.stop()  # every waiting browser gets its page, then its command can exit
+            opener.join(BROWSER_EXIT_WAIT)
 
 
 def _finish(

@@ -214,7 +214,9 @@ class CallbackServer:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    #: Non-daemon handler threads are joined by `server_close()`, so `stop()` returns only after
+    #: every browser got its page, even when the process exits right after.
+    daemon_threads = False
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup of the address."""

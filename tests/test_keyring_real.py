@@ -9,6 +9,8 @@ import sys
 import time
 import uuid
 
+import keyring
+import keyring.core
 import pytest
 from keyring.backends import SecretService
 
@@ -46,6 +48,15 @@ print(tokens.refresh_token.reveal())
 """
 
 
+@pytest.fixture
+def machine_keyring():
+    """The machine's own backend: an earlier test's fixture may have left the test one active."""
+    previous = keyring.get_keyring()
+    keyring.core.init_backend()
+    yield require_keyring()
+    keyring.set_keyring(previous)
+
+
 def python(code: str, *args: str, env: dict[str, str] | None = None):
     return subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -62,8 +73,7 @@ def python(code: str, *args: str, env: dict[str, str] | None = None):
     reason="needs a real Secret Service: set FAVDESK_REAL_KEYRING=1 under dbus-run-session with "
     "an unlocked gnome-keyring-daemon (the test runner does)",
 )
-def test_tokens_round_trip_through_the_real_secret_service(tmp_path):
-    require_keyring()
+def test_tokens_round_trip_through_the_real_secret_service(tmp_path, machine_keyring):
     secret_service = SecretService.Keyring()
     service = f"favdesk-test-{uuid.uuid4().hex}"
     store = AccountStore(tmp_path / "favdesk.sqlite3", keyring_service=service)

@@ -243,11 +243,15 @@ def test_cli_links_end_to_end_through_the_browser(configured, favdesk_cli, tmp_p
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Open this URL to log in to Spotify: http://127.0.0.1:")
     assert lines[-1] == "Linked Zoë Listener (zoe)"
+    assert "sandbox browser: HTTP 200" in result.stderr  # the tab got the whole page
     assert "Demo mode" not in result.stdout
     account = AccountStore(tmp_path / "data" / "favdesk.sqlite3").default()
     assert account.spotify_id == "zoe"
     entries = json.loads((tmp_path / "keyring.json").read_text())
     assert [(service, user) for service, user, _ in entries] == [("favdesk", "spotify:zoe")]
+    tokens = json.loads(entries[0][2])
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        assert token not in result.stdout + result.stderr
 
 
 def test_cli_relink_replaces_the_tokens(configured, favdesk_cli, tmp_path):
@@ -298,6 +302,7 @@ def test_cli_declined(configured, favdesk_cli):
     configured.faults.decline = True
     result = favdesk_cli("link", "--timeout", "30")
     assert result.returncode == 1
+    assert "sandbox browser: HTTP 400" in result.stderr  # the tab got the whole error page
     assert error_line(result) == (
         "favdesk: You declined access on Spotify's page: nothing was linked. "
         "Run the link again to retry."
@@ -308,7 +313,7 @@ def test_cli_state_mismatch(configured, favdesk_cli, monkeypatch, tmp_path):
     script = tmp_path / "forging_browser.py"
     script.write_text(FORGING_BROWSER)
     monkeypatch.setenv("BROWSER", f"{shlex.quote(sys.executable)} {script} %s")
-    result = favdesk_cli("link", "--timeout", "3")
+    result = favdesk_cli("link", "--timeout", "2")
     assert result.returncode == 1
     assert "wrong state" in error_line(result)
     assert configured.stats.token_requests == {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import socket
+import subprocess
+import sys
 import threading
 from urllib.parse import urlencode, urlsplit
 
@@ -19,6 +21,17 @@ from favdesk.errors import (
     StateMismatch,
 )
 from favdesk.loopback import DECLINED, NOT_WAITING, WRONG_STATE, CallbackServer
+
+#: favdesk answering a redirect and exiting at once, as the CLI does after a link.
+EXIT_RIGHT_AFTER = """
+import os
+from favdesk.loopback import CallbackServer
+server = CallbackServer("http://127.0.0.1/callback").start()
+print(server.redirect_uri, flush=True)
+server.wait_for_code("s", timeout=20).finish(True, "linked " + "x" * 8_000_000)
+server.stop()
+os._exit(0)
+"""
 
 
 class Browser:
@@ -189,3 +202,14 @@ def test_stop_answers_a_browser_the_app_never_answered():
     page = browser.result()
     assert page.status_code == 400
     assert html.escape(NOT_WAITING) in page.text
+
+
+def test_the_page_arrives_whole_when_favdesk_exits_right_after():
+    with subprocess.Popen(
+        [sys.executable, "-c", EXIT_RIGHT_AFTER], stdout=subprocess.PIPE, text=True
+    ) as favdesk:
+        redirect_uri = favdesk.stdout.readline().strip()
+        page = httpx.get(f"{redirect_uri}?code=c&state=s", timeout=20)
+        assert favdesk.wait(timeout=20) == 0
+    assert page.status_code == 200
+    assert "linked " + "x" * 8_000_000 in page.text
