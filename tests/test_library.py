@@ -2,90 +2,32 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import math
-import secrets
 import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from favdesk.accounts import AccountStore
 from favdesk.errors import (
     FetchCancelled,
     NetworkError,
     NotAllowListed,
     RateLimited,
+    ReauthRequired,
     SpotifyError,
 )
+from favdesk.link import complete_link
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.secret import Secret
+from favdesk.settings import settings_from_values
+from favdesk.spotify.auth import AccountsClient, TokenProvider, new_verifier
 from favdesk.spotify.library import PAGE_SIZE, LibraryFetcher, Page
-
-REDIRECT_URI = "http://127.0.0.1:9/callback"
-
-
-class SandboxTokens:
-    """Tokens from the stand-in's own accounts service: a PKCE login, a refresh after a 401."""
-
-    def __init__(self, sandbox: SpotifySandbox) -> None:
-        self.accounts_url = sandbox.accounts_url
-        self.client_id = sandbox.client_id
-        self.refreshes = 0
-        self.handed_out: list[str] = []
-        self._lock = threading.Lock()
-        body = self._login()
-        self._access = Secret(body["access_token"])
-        self._refresh = body["refresh_token"]
-
-    def _login(self) -> dict:
-        verifier = secrets.token_urlsafe(48)
-        digest = hashlib.sha256(verifier.encode()).digest()
-        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        authorize = httpx.get(
-            f"{self.accounts_url}/authorize",
-            params={
-                "client_id": self.client_id,
-                "response_type": "code",
-                "redirect_uri": REDIRECT_URI,
-                "scope": "user-library-read",
-                "code_challenge_method": "S256",
-                "code_challenge": challenge,
-                "state": "s",
-            },
-        )
-        code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
-        return self._token(
-            grant_type="authorization_code",
-            code=code,
-            redirect_uri=REDIRECT_URI,
-            code_verifier=verifier,
-        )
-
-    def _token(self, **form: str) -> dict:
-        reply = httpx.post(
-            f"{self.accounts_url}/api/token", data={"client_id": self.client_id, **form}
-        )
-        reply.raise_for_status()
-        self.handed_out.append(reply.json()["access_token"])
-        return reply.json()
-
-    def access_token(self) -> Secret:
-        with self._lock:
-            return self._access
-
-    def refresh_after_401(self, rejected: Secret) -> Secret:
-        with self._lock:
-            if rejected == self._access:
-                body = self._token(grant_type="refresh_token", refresh_token=self._refresh)
-                self._access = Secret(body["access_token"])
-                self.refreshes += 1
-            return self._access
+from tests.support.spotify_tokens import REDIRECT_URI, SandboxTokens, authorize_code, sandbox_app
 
 
 @pytest.fixture
@@ -140,13 +82,13 @@ def test_fetch_returns_exact_library_for_small_sizes(spotify, tracks):
 
 
 def test_large_library_fetched_exactly_in_parallel_within_the_cap(spotify):
-    sandbox = spotify(10_050, latency=0.02)
+    sandbox = spotify(10_050, latency=0.05)
+    expected = sandbox.items()  # also has the stand-in encode every item before the clock runs
     fetcher = make_fetcher(sandbox, max_concurrency=8)
     progress: list[tuple[int, int]] = []
 
     items = fetcher.fetch(on_progress=lambda done, total: progress.append((done, total)))
 
-    expected = sandbox.items()
     assert items == expected
     assert any(item["track"] is None for item in items)
     assert any(item["track"] and item["track"]["is_local"] for item in items)
@@ -154,7 +96,7 @@ def test_large_library_fetched_exactly_in_parallel_within_the_cap(spotify):
     assert sandbox.stats.market_requests == 0
     assert 1 < sandbox.stats.max_in_flight <= 8
     assert fetcher.stats.max_in_flight == 8
-    sequential = page_count(10_050) * 0.02
+    sequential = page_count(10_050) * 0.05
     assert fetcher.stats.elapsed < sequential / 2
     assert progress[-1] == (10_050, 10_050)
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
@@ -294,6 +236,36 @@ def test_persistent_5xx_fails_after_max_retries_keeping_delivered_pages(spotify)
     assert sandbox.stats.server_errors == 4
     assert 0 in pages
     assert_pages_exact(pages, sandbox.items())
+
+
+def test_read_timeout_is_retried(spotify):
+    sandbox = spotify(120, latency=0.5)
+
+    def answer_quickly_once_asked() -> None:
+        deadline = time.monotonic() + 10
+        while sandbox.stats.tracks_requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sandbox.faults.latency = 0.0
+
+    watcher = threading.Thread(target=answer_quickly_once_asked)
+    watcher.start()
+    fetcher = make_fetcher(sandbox, timeout=httpx.Timeout(5.0, read=0.2))
+    items = fetcher.fetch()
+    watcher.join()
+
+    assert items == sandbox.items()
+    assert fetcher.stats.retries == 1
+
+
+def test_read_timeouts_that_persist_are_a_network_error(spotify):
+    sandbox = spotify(120, latency=0.3)
+    fetcher = make_fetcher(sandbox, max_retries=2, timeout=httpx.Timeout(5.0, read=0.1))
+
+    with pytest.raises(NetworkError) as raised:
+        fetcher.fetch()
+
+    assert "ReadTimeout" in str(raised.value)
+    assert sandbox.stats.tracks_requests == 3
 
 
 def test_unreachable_spotify_is_a_network_error():
@@ -508,3 +480,57 @@ def test_resume_ignores_known_pages_of_another_total(spotify):
 
     assert items == sandbox.items()
     assert sandbox.stats.tracks_requests == page_count(500) + 1
+
+
+# -- end to end with the real token provider ---------------------------------------------------
+
+
+def linked_provider(sandbox: SpotifySandbox, tmp_path) -> tuple[TokenProvider, AccountStore, str]:
+    """Link the stand-in's user for real (exchange, GET /me, keyring) and return its provider."""
+    app = sandbox_app(sandbox)
+    settings = settings_from_values({"FAVDESK_DATA_DIR": str(tmp_path / "data")})
+    store = AccountStore(settings.database_path)
+    verifier = new_verifier()
+    account = complete_link(
+        settings,
+        app,
+        authorize_code(app, verifier),
+        code_verifier=verifier,
+        redirect_uri=REDIRECT_URI,
+        store=store,
+    )
+    provider = TokenProvider(AccountsClient(app), store, account.spotify_id)
+    return provider, store, account.spotify_id
+
+
+def test_linked_account_fetches_through_an_expiry_with_the_real_token_provider(spotify, tmp_path):
+    sandbox = spotify(2_000, latency=0.005)
+    provider, store, spotify_id = linked_provider(sandbox, tmp_path)
+    before = store.load_tokens(spotify_id).access_token
+    fetcher = make_fetcher(sandbox, provider)
+
+    def expire_at_page_3(page: Page) -> None:
+        if page.offset == 3 * PAGE_SIZE:
+            sandbox.expire_access_tokens()
+
+    assert fetcher.fetch(on_page=expire_at_page_3) == sandbox.items()
+
+    assert fetcher.stats.refreshes == 1
+    assert sandbox.stats.token_requests.get("refresh_token") == 1
+    assert store.load_tokens(spotify_id).access_token != before
+
+
+def test_revoked_link_mid_fetch_asks_to_link_again(spotify, tmp_path):
+    sandbox = spotify(2_000, latency=0.005)
+    provider, store, spotify_id = linked_provider(sandbox, tmp_path)
+
+    def revoke_at_page_3(page: Page) -> None:
+        if page.offset == 3 * PAGE_SIZE:
+            sandbox.revoke_refresh_tokens()
+            sandbox.expire_access_tokens()
+
+    with pytest.raises(ReauthRequired) as raised:
+        make_fetcher(sandbox, provider).fetch(on_page=revoke_at_page_3)
+
+    assert "link Spotify again" in str(raised.value)
+    assert store.get(spotify_id).needs_relink

@@ -51,7 +51,7 @@ MAX_PASSES = 4
 #: 429 replays of one page before the fetch stops and reports when it may resume.
 MAX_RATE_LIMIT_REPLAYS = 10
 #: Pace a little slower than the rate Spotify let through before its 429.
-PACE_MARGIN = 1.1
+PACE_MARGIN = 1.05
 #: How often the dispatcher looks at `cancel` while it waits.
 CANCEL_POLL = 0.05
 
