@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # one line per HTTP request is noise on a terminal
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     from favdesk.settings import load_settings
 
     try:

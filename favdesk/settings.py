@@ -104,13 +104,12 @@ def read_layers(
 def read_keyring_secrets(names: tuple[str, ...] = SECRET_NAMES) -> dict[str, str]:
     """Secrets saved by the Settings dialog; an unusable keyring just means none are saved."""
     import keyring
-    from keyring.errors import KeyringError
 
     found: dict[str, str] = {}
     for name in names:
         try:
             value = keyring.get_password(KEYRING_SERVICE, f"setting:{name}")
-        except (KeyringError, RuntimeError):
+        except Exception:  # noqa: BLE001 - backends raise their own types (secretstorage, jeepney)
             return found
         if value:
             found[name] = value

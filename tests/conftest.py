@@ -35,6 +35,8 @@ def isolated_env(request, tmp_path, monkeypatch):
     subprocesses see the same entries; tests marked `real_keyring` keep the machine's backend.
     """
     for name in list(os.environ):
+        if name == "FAVDESK_REAL_KEYRING":
+            continue
         if name.startswith(FOREIGN_PREFIXES) or name == "REDIRECT_URI":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -44,9 +46,9 @@ def isolated_env(request, tmp_path, monkeypatch):
     if request.node.get_closest_marker("real_keyring"):
         yield
         return
+    previous = keyring.get_keyring()
     monkeypatch.setenv("FAVDESK_TEST_KEYRING_FILE", str(tmp_path / "keyring.json"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.support.memkeyring.FileKeyring")
-    previous = keyring.get_keyring()
     keyring.set_keyring(FileKeyring())
     yield
     keyring.set_keyring(previous)
