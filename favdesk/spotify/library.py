@@ -428,7 +428,7 @@ class _Fetch:
                 timeout=self.fetcher.timeout,
             )
             if outcome.response.status_code == 200:
-                outcome.body = outcome.response.json()
+                outcome.body = _json(outcome.response)
         except Exception as error:  # noqa: BLE001 (handed to the dispatcher, which decides)
             outcome.error = error
         outcome.latency = time.monotonic() - sent_at
@@ -466,15 +466,13 @@ class _Fetch:
     def failed(
         self, outcome: _Outcome, attempts: _Attempts, waiting: list[tuple[float, int]]
     ) -> None:
+        """Retry transport failures and timeouts; anything else (a token error) ends the fetch."""
         error = outcome.error
         if isinstance(error, httpx.TransportError):
             self.retry(outcome.offset, attempts, waiting, lambda: network_error(error))
             return
         if isinstance(error, httpx.HTTPError):
             raise network_error(error)
-        if isinstance(error, ValueError):  # a 200 whose body is not JSON
-            self.retry(outcome.offset, attempts, waiting, lambda: _unreadable(outcome))
-            return
         assert error is not None
         raise error
 
@@ -546,6 +544,14 @@ class _Fetch:
 def _missing(baseline: Page, pages: dict[int, Page]) -> list[int]:
     """Offsets of the library described by `baseline` that are not held yet."""
     return [o for o in range(PAGE_SIZE, baseline.total, PAGE_SIZE) if o not in pages]
+
+
+def _json(response: httpx.Response) -> Any:
+    """The reply's JSON, or None when it is not JSON (a truncated or foreign body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _page(outcome: _Outcome) -> Page | None:
