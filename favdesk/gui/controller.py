@@ -13,6 +13,7 @@ import tempfile
 import threading
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ class AppController(QObject):
         self.state = self._initial_state(settings)
         self.quitting = False
         self._link_cancel: threading.Event | None = None
+        self._opening: Future | None = None
         self._visible = False
         self._files_stale = True
         self._connect()
@@ -96,10 +98,10 @@ class AppController(QObject):
 
     def start(self) -> None:
         """Open the runtime in the background; the window says "Starting..." meanwhile."""
-        if self.state.startup == "ready":
+        if self.runtime is not None or (self._opening is not None and not self._opening.done()):
             return
         self._update(startup="starting", startup_error=None)
-        self.bridge.run_in_background(
+        self._opening = self.bridge.run_in_background(
             lambda: self.opener(self.settings, self.events), self._opened, self._open_failed
         )
 
@@ -123,12 +125,10 @@ class AppController(QObject):
                 old.close()
             return self.opener(settings, self.events)
 
-        self.bridge.run_in_background(swap, self._opened, self._open_failed)
+        self._opening = self.bridge.run_in_background(swap, self._opened, self._open_failed)
 
     def _opened(self, runtime: Any) -> None:
-        if self.quitting:
-            self.bridge.run_in_background(runtime.close)
-            return
+        log.info("favdesk is ready: Redis %s, %s", runtime.redis_where, runtime.storage_description)
         self.runtime = runtime
         self.poller.fetch = runtime.status
         self._update(
@@ -150,10 +150,17 @@ class AppController(QObject):
         if self._link_cancel is not None:
             self._link_cancel.set()
         self.poller.stop()
-        runtime, self.runtime = self.runtime, None
         self.bridge.close(wait=True)
+        runtime, self.runtime = self.runtime or self._opened_meanwhile(), None
         if runtime is not None:
             runtime.close()
+
+    def _opened_meanwhile(self) -> Any | None:
+        """A runtime whose opening finished after results stopped being delivered."""
+        opening = self._opening
+        if opening is None or opening.cancelled() or not opening.done():
+            return None
+        return opening.result() if opening.exception() is None else None
 
     def quit(self, cancel_current: bool = False) -> None:
         """Quit once the worker is done: at once when idle, after (or cancelling) a running job."""
@@ -392,8 +399,7 @@ class AppController(QObject):
         else:
             self.notified.emit("Sync failed", error or "The import failed: see the dashboard.")
         self._files_stale = True
-        if self._visible:
-            self.load_files()
+        self.load_accounts()  # a failed sync may have marked the link as needing re-linking
         self.poller.poll_now()
 
     # -- Redis reads ----------------------------------------------------------------------------

@@ -1,0 +1,292 @@
+"""The whole app against real parts: Redis, the Spotify stand-in, local storage, the real runtime.
+
+A person's path through the window: link with a (stand-in) browser, watch a sync run to done,
+pause, resume and stop it from the window and the tray, see errors with their remedies, and
+see Redis go away and come back. Redis commands are counted with INFO commandstats.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pytest
+import redis
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from favdesk.gui import poller as poller_module
+from favdesk.gui.app import Desktop
+from favdesk.sandbox import DEMO_CLIENT_ID
+from favdesk.sandbox.spotify import SpotifySandbox
+from favdesk.settings import load_settings
+
+BROWSER = f"{shlex.quote(sys.executable)} -m favdesk.sandbox.browser %s"
+TRACKS = 1500
+LONG = 30_000
+
+
+@pytest.fixture
+def spotify():
+    with SpotifySandbox(tracks=TRACKS, seed=7) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def app_settings(monkeypatch, spotify, redis_url):
+    """Settings pointing at the stand-in Spotify and the tests' Redis; local storage."""
+
+    def make(url: str = redis_url):
+        monkeypatch.setenv("SPOTIFY_CLIENT_ID", DEMO_CLIENT_ID)
+        monkeypatch.setenv("SPOTIFY_ACCOUNTS_URL", spotify.accounts_url)
+        monkeypatch.setenv("SPOTIFY_API_URL", spotify.api_url)
+        monkeypatch.setenv("REDIS_URL", url)
+        monkeypatch.setenv("BROWSER", BROWSER)
+        return load_settings()
+
+    return make
+
+
+@pytest.fixture
+def launch(qtbot):
+    """Start the real app (window, tray logic, runtime); close everything afterwards."""
+    started: list[Desktop] = []
+
+    def start(settings) -> Desktop:
+        desktop = Desktop(settings, quit_app=lambda: desktop.quits.append(True))
+        desktop.quits = []
+        started.append(desktop)
+        desktop.window.resize(1000, 760)
+        desktop.start()
+        qtbot.waitExposed(desktop.window)
+        qtbot.waitUntil(lambda: desktop.controller.state.ready, timeout=LONG)
+        qtbot.waitUntil(lambda: desktop.controller.state.worker == "idle", timeout=LONG)
+        return desktop
+
+    yield start
+    for desktop in started:
+        desktop.close()
+        desktop.window.deleteLater()
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), f"{button.text()} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def link(qtbot, desktop) -> None:
+    """Link through the button and wait for the first sync to end."""
+    click(qtbot, desktop.window.account.link)
+    qtbot.waitUntil(lambda: desktop.controller.state.outcome is not None, timeout=LONG)
+
+
+def test_link_through_the_button_then_the_first_sync_runs_to_done(
+    qtbot, launch, app_settings, spotify, screenshot
+):
+    spotify.faults.latency = 0.03
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    shown: list[tuple[int, int]] = []
+    controller.changed.connect(
+        lambda d: (
+            d.job and shown.append((window.sync.progress.value(), window.sync.progress.maximum()))
+        )
+    )
+    click(qtbot, window.account.link)
+    assert window.account.cancel.isVisible(), "the browser wait shows at once"
+    qtbot.waitUntil(lambda: "authorize" in window.account.waiting.text(), timeout=LONG)
+    screenshot(window, "live-01-waiting-for-browser")
+    qtbot.waitUntil(lambda: controller.state.job is not None, timeout=LONG)
+    qtbot.waitUntil(lambda: 0 < window.sync.progress.value() < TRACKS, timeout=LONG)
+    screenshot(window, "live-02-syncing")
+    qtbot.waitUntil(lambda: controller.state.outcome is not None, timeout=LONG)
+
+    assert controller.state.outcome.ok, controller.state.outcome
+    values = [value for value, maximum in shown if maximum == TRACKS]
+    assert values == sorted(values), "the bar only moves forward"
+    assert any(0 < value < TRACKS for value in values), "the bar moved through the middle"
+    assert values[-1] == TRACKS
+    qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
+    assert window.account.status.words == "Demo Listener: linked"
+    assert "Linked Demo Listener" in window.account.message.text()
+    qtbot.waitUntil(lambda: window.storage.table.rowCount() == 1, timeout=LONG)
+    key = window.storage.table.item(0, 3).text()
+    assert key.startswith(f"spotify/{controller.state.user_id}/")
+    assert len(json.loads(controller.runtime.download(key))) == TRACKS
+    assert any(line.startswith("[spotify-ingest]") for line in window.log.lines())
+    screenshot(window, "live-03-done")
+
+
+def test_the_browser_wait_can_be_cancelled(qtbot, launch, app_settings, monkeypatch):
+    desktop = launch(app_settings())
+    monkeypatch.setenv("BROWSER", "true %s")  # a browser that never comes back
+    click(qtbot, desktop.window.account.link)
+    qtbot.waitUntil(lambda: "authorize" in desktop.window.account.waiting.text(), timeout=LONG)
+    click(qtbot, desktop.window.account.cancel)
+    qtbot.waitUntil(lambda: not desktop.controller.state.link.waiting, timeout=LONG)
+    assert desktop.window.account.message.text() == "Login cancelled: nothing was linked."
+    assert desktop.window.account.link.isEnabled()
+    assert desktop.controller.state.accounts == ()
+
+
+def test_pause_resume_and_stop_from_the_window_and_the_tray(
+    qtbot, launch, app_settings, screenshot
+):
+    desktop = launch(app_settings())
+    window, tray, controller = desktop.window, desktop.tray, desktop.controller
+
+    def tray_item(key: str):
+        tray.menu.aboutToShow.emit()
+        return next(a for a in tray.menu.actions() if a.data() == key)
+
+    click(qtbot, window.worker.pause)
+    qtbot.waitUntil(lambda: controller.state.worker == "paused", timeout=LONG)
+    assert window.worker.status.words.startswith("Paused")
+    assert tray_item("toggle").text() == "Resume"
+    assert not controller.poller.plan.active
+    screenshot(window, "live-04-paused")
+    tray_item("toggle").trigger()
+    qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
+    assert tray_item("toggle").text() == "Pause"
+    tray_item("toggle").trigger()
+    qtbot.waitUntil(lambda: controller.state.worker == "paused", timeout=LONG)
+    click(qtbot, window.worker.resume)
+    qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
+    click(qtbot, window.worker.stop)  # nothing runs: no question to answer
+    qtbot.waitUntil(lambda: controller.state.worker == "stopped", timeout=LONG)
+    assert window.worker.resume.text() == "S&tart"
+    assert tray_item("toggle").text() == "Start worker"
+    tray_item("toggle").trigger()
+    qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
+
+
+def answer(qtbot, window, name: str, button_text: str) -> None:
+    """Click a button of the question box `name` the window opened."""
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, name) is not None)
+    box = window.findChild(QMessageBox, name)
+    button = next(b for b in box.buttons() if b.text() == button_text)
+    click(qtbot, button)
+
+
+def test_stop_during_a_sync_asks_and_can_cancel_between_pages(
+    qtbot, launch, app_settings, spotify, screenshot
+):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    spotify.faults.latency = 0.25
+    click(qtbot, window.account.sync)
+    qtbot.waitUntil(
+        lambda: controller.state.job is not None and controller.state.job.fetched > 0, timeout=LONG
+    )
+    click(qtbot, window.worker.stop)
+    screenshot(window, "live-05-stop-question")
+    answer(qtbot, window, "stop-the-worker", "Cancel it &between pages")
+    qtbot.waitUntil(lambda: controller.state.worker == "stopped", timeout=LONG)
+    outcome = controller.state.outcome
+    assert not outcome.ok
+    assert controller.state.job is None
+    assert "Sync now" in window.sync.remedy.text() or "Start" in window.sync.remedy.text()
+
+
+def test_quit_with_a_sync_running_waits_for_it(qtbot, launch, app_settings, spotify):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    spotify.faults.latency = 0.05
+    click(qtbot, window.account.sync)
+    qtbot.waitUntil(lambda: controller.state.job is not None, timeout=LONG)
+    window.close()  # no system tray offscreen: closing means quitting
+    answer(qtbot, window, "quit-favdesk", "Quit &after the current job")
+    assert window.isVisible(), "the window stays while the job finishes"
+    qtbot.waitUntil(lambda: desktop.quits == [True], timeout=LONG)
+    assert controller.state.outcome.ok
+    assert controller.state.worker == "stopped"
+
+
+def test_an_expired_link_shows_its_remedy_and_relinking_fixes_it(
+    qtbot, launch, app_settings, spotify, screenshot
+):
+    desktop = launch(app_settings())
+    window = desktop.window
+    link(qtbot, desktop)
+    spotify.expire_access_tokens()
+    spotify.revoke_refresh_tokens()
+    click(qtbot, window.account.sync)
+    qtbot.waitUntil(lambda: window.sync.status.tone == "error", timeout=LONG)
+    assert "link the account again" in window.sync.remedy.text()
+    qtbot.waitUntil(lambda: window.account.status.words.endswith("needs re-linking"), timeout=LONG)
+    screenshot(window, "live-06-error-reauth")
+    assert window.sync.action.text() == "&Link Spotify"
+    click(qtbot, window.sync.action)
+    qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
+    assert window.account.status.words.endswith(": linked")
+
+
+def commands(client: redis.Redis) -> int:
+    """Commands the server ran, not counting our own INFO calls."""
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+
+def settle(qtbot, client: redis.Redis) -> int:
+    """Wait until nothing is sending Redis commands (startup bursts end), then return the count."""
+    counts = [commands(client)]
+
+    def quiet() -> bool:
+        qtbot.wait(250)
+        counts.append(commands(client))
+        return counts[-1] == counts[-2]
+
+    qtbot.waitUntil(quiet, timeout=LONG)
+    return counts[-1]
+
+
+def test_zero_redis_commands_while_paused_or_hidden(
+    qtbot, launch, app_settings, private_redis, monkeypatch
+):
+    monkeypatch.setattr(poller_module, "IDLE_INTERVAL", 0.1)
+    desktop = launch(app_settings(private_redis.url))
+    controller = desktop.controller
+    client = redis.Redis.from_url(private_redis.url)
+    qtbot.waitUntil(lambda: controller.poller.calls >= 3, timeout=LONG)
+    assert commands(client) > 0
+
+    desktop.window.hide()
+    quiet = settle(qtbot, client)
+    polls = controller.poller.calls
+    with qtbot.assertNotEmitted(controller.poller.polled, wait=1000):
+        pass
+    assert (commands(client), controller.poller.calls) == (quiet, polls), "hidden and idle"
+
+    desktop.window.show()
+    qtbot.waitUntil(lambda: commands(client) > quiet, timeout=LONG)  # the count does move
+    click(qtbot, desktop.window.worker.pause)
+    qtbot.waitUntil(lambda: controller.state.worker == "paused", timeout=LONG)
+    quiet = settle(qtbot, client)
+    polls = controller.poller.calls
+    with qtbot.assertNotEmitted(controller.poller.polled, wait=1000):
+        pass
+    assert (commands(client), controller.poller.calls) == (quiet, polls), "visible but paused"
+    assert desktop.window.redis.activity.text().startswith("Quiet:")
+    client.close()
+
+
+def test_redis_going_away_and_coming_back(
+    qtbot, launch, app_settings, private_redis, monkeypatch, screenshot
+):
+    monkeypatch.setattr(poller_module, "BACKOFF", (0.2, 0.4, 0.8))
+    desktop = launch(app_settings(private_redis.url))
+    window = desktop.window
+    qtbot.waitUntil(lambda: window.redis.status.words == "Reachable", timeout=LONG)
+    assert window.redis.version.text() not in ("", "-")
+    private_redis.stop()
+    click(qtbot, window.redis.refresh)
+    qtbot.waitUntil(lambda: window.redis.status.words.startswith("Redis unreachable"), timeout=LONG)
+    assert window.redis.status.tone == "error"
+    qtbot.waitUntil(lambda: "retrying" in window.redis.activity.text(), timeout=LONG)
+    screenshot(window, "live-07-redis-unreachable")
+    private_redis.start()
+    qtbot.waitUntil(lambda: window.redis.status.words == "Reachable", timeout=LONG)
+    assert desktop.controller.poller.plan.failures == 0
