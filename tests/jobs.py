@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,17 +70,38 @@ def _hold(plan: Plan, cancel: threading.Event) -> None:
         pass
 
 
-def no_account(user_id: str) -> None:
-    raise NoAccount(f"No Spotify account is linked for user {user_id}: link Spotify first")
+def probe(user_id: str) -> dict[str, Any]:
+    """Return what the job sees of its context (for a worker that is not favdesk's)."""
+    context = current_job_context()
+    context.report(1, 2, "probing")
+    context.log(f"probe {user_id}")
+    return {
+        "job_id": context.job_id,
+        "user_id": context.user_id,
+        "cancel": context.cancel.is_set(),
+        "runtime": context.runtime,
+    }
 
 
-def rate_limited(user_id: str) -> None:
-    """Like the ingest job on a long 429: record the resume time and fail."""
-    resume_at = datetime.now(UTC) + timedelta(seconds=float(os.environ["FAVDESK_TEST_RETRY_IN"]))
+#: `limited_once` asks to be retried this many seconds later.
+RETRY_DELAY = 1.0
+STARTS: dict[str, list[float]] = {}
+
+
+def limited_once(user_id: str) -> dict[str, Any]:
+    """First run: a long 429 (retry in RETRY_DELAY s), like the ingest job; second run: done."""
+    STARTS.setdefault(user_id, []).append(time.time())
+    if len(STARTS[user_id]) > 1:
+        return {"tracks": 1}
+    resume_at = datetime.now(UTC) + timedelta(seconds=RETRY_DELAY)
     conn = get_current_job().connection
     queue.schedule_retry(conn, user_id, resume_at)
     queue.set_sync_status(conn, user_id, f"error:ratelimited:{queue.format_time(resume_at)}")
     raise RateLimited("Spotify asked to wait", resume_at)
+
+
+def no_account(user_id: str) -> None:
+    raise NoAccount(f"No Spotify account is linked for user {user_id}: link Spotify first")
 
 
 def _marker(name: str) -> Path:
