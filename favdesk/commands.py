@@ -5,34 +5,269 @@ prints plain lines, and returns an exit code. Errors are printed by `favdesk.cli
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import threading
+import time
 import webbrowser
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+from favdesk.errors import FavdeskError
+from favdesk.queue import SyncState, SyncStatus
+from favdesk.runtime import Runtime, StatusSnapshot
+from favdesk.secret import Secret
 from favdesk.settings import Settings
+from favdesk.storage import BUCKET
+from favdesk.worker import WorkerListener
 
 DEMO_NOTICE = (
     "Demo mode: no SPOTIFY_CLIENT_ID set, linking against favdesk's built-in Spotify stand-in"
 )
+WAIT_POLL = 1.0
 
 
 def link(args: argparse.Namespace, settings: Settings) -> int:
-    """`favdesk link`: log in to Spotify in the browser and store the link."""
-    from favdesk.link import link_spotify
-    from favdesk.spotify.auth import open_spotify_app
-
+    """`favdesk link`: log in to Spotify in the browser, store the link, queue the first import."""
     if settings.demo_mode:
         print(DEMO_NOTICE, flush=True)
-    with open_spotify_app(settings) as app:
-        result = link_spotify(
-            settings,
-            app,
+    with Runtime(settings) as runtime:
+        result = runtime.link(
             open_browser=_no_browser if args.no_browser else webbrowser.open,
             on_url=lambda url: print(f"Open this URL to log in to Spotify: {url}", flush=True),
             timeout=args.timeout,
+            run_import_here=False,
         )
     account = result.account
     print(f"Linked {account.display_name} ({account.spotify_id})")
+    print(f"jobId: {result.job_id} (the app or `favdesk worker` runs it, or `favdesk sync --wait`)")
     return 0
 
 
 def _no_browser(url: str) -> bool:
     return False
+
+
+def sync(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk sync [--wait]`: queue an import; with --wait, see it through to done or error."""
+    if settings.demo_mode:
+        print("Demo mode: importing from favdesk's built-in Spotify stand-in", flush=True)
+    with Runtime(settings) as runtime:
+        account = runtime.default_account(args.user)
+        result = runtime.sync(account.user_id, run_here=args.wait)
+        state = "queued" if result.created else "already queued or running"
+        print(f"jobId: {result.job_id} ({state})", flush=True)
+        if not args.wait:
+            return 0
+        status = wait_for_import(runtime, account.user_id, result.job_id)
+    if status.state is SyncState.DONE:
+        return 0
+    print(f"favdesk: import failed: {status.raw}")
+    return 1
+
+
+def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> SyncStatus:
+    """Print progress until the job ends; the in-process worker runs it unless another did."""
+    last = None
+    while True:
+        snapshot = runtime.status()
+        if not snapshot.redis.reachable:
+            raise FavdeskError(f"Redis became unreachable: {snapshot.redis.error}")
+        job = next((j for j in snapshot.jobs if j.id == job_id), None)
+        progress = snapshot.progress.get(user_id)
+        line = progress_line(progress)
+        if line and line != last:
+            print(line, flush=True)
+            last = line
+        if job is not None and job.state.value in ("finished", "failed", "canceled", "stopped"):
+            status = snapshot.syncs.get(user_id, SyncStatus(SyncState.IDLE))
+            if status.state is SyncState.DONE:
+                newest = runtime.files(user_id)[0]
+                print(f"done: {job.tracks} tracks -> {newest.path}")
+            return status
+        time.sleep(WAIT_POLL)
+
+
+def progress_line(progress: Any) -> str | None:
+    if progress is None or not progress.phase:
+        return None
+    if progress.total:
+        return f"{progress.phase}: {progress.fetched}/{progress.total}"
+    return f"{progress.phase}..."
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk status [--json]`: Redis, queue depth by state, each user's sync, recent jobs."""
+    with Runtime(settings) as runtime:
+        snapshot = runtime.status()
+        names = {a.user_id: a.display_name for a in runtime.accounts.list()}
+    if args.json:
+        print(json.dumps(to_jsonable(snapshot), indent=2))
+    else:
+        print_status(snapshot, names)
+    return 0 if snapshot.redis.reachable else 1
+
+
+def print_status(snapshot: StatusSnapshot, names: dict[str, str]) -> None:
+    redis = snapshot.redis
+    if redis.reachable:
+        print(f"Redis: reachable at {redis.where}, {redis.latency_ms:.1f} ms, v{redis.version}")
+    else:
+        print(f"Redis: unreachable at {redis.where}: {redis.error}")
+        return
+    counts = ", ".join(f"{name} {count}" for name, count in snapshot.counts.items())
+    print(f"Queue spotify-ingest: {counts}")
+    for user_id, sync_status in snapshot.syncs.items():
+        progress = progress_line(snapshot.progress.get(user_id))
+        extra = f" ({progress})" if progress and sync_status.state is SyncState.SYNCING else ""
+        label = f"{names.get(user_id, user_id)} [{user_id}]"
+        print(f"Sync {label}: {sync_status.raw or sync_status.state.value}{extra}")
+    if not snapshot.syncs:
+        print("No Spotify account linked: run `favdesk link`")
+    for job in snapshot.jobs:
+        when = job.ended_at or job.started_at or job.enqueued_at
+        duration = f"{job.duration:.1f} s" if job.duration is not None else "-"
+        tracks = f"{job.tracks} tracks" if job.tracks is not None else ""
+        print(
+            f"  {job.id}  {job.state.value:<9} {when:%Y-%m-%d %H:%M} {duration:>8} {tracks}"
+            f"{'  ' + job.error if job.error else ''}"
+        )
+
+
+def files(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk files [--json]`: the linked user's backups in Storage, newest first."""
+    with Runtime(settings) as runtime:
+        stored = runtime.files(args.user)
+        where = runtime.storage_description
+    if args.json:
+        print(json.dumps([to_jsonable(f) | {"path": f.path} for f in stored], indent=2))
+        return 0
+    print(f"{len(stored)} file(s) in {where}")
+    for item in stored:
+        print(f"  {item.path}  {item.size:>10,} bytes  updated {item.updated_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk worker [--burst]`: a headless worker; many machines can share one Redis."""
+    from favdesk.redisconn import connect
+    from favdesk.worker import run_standalone
+
+    with Runtime(settings) as runtime:
+        print(f"Redis: {runtime.redis_where}; Storage: {runtime.storage_description}", flush=True)
+        return run_standalone(
+            lambda: connect(runtime.redis_url, for_worker=True), burst=args.burst, runtime=runtime
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums and datetimes as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "value") and not isinstance(value, str | int | float | bool):
+        return value.value
+    return value
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+class DemoListener(WorkerListener):
+    """Prints what the embedded worker does, and signals when the first import ends."""
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.ok = False
+        self.error: str | None = None
+        self.last_quarter = -1
+
+    def on_job_started(self, job_id: str, user_id: str | None) -> None:
+        print(f"   worker picked up {job_id}", flush=True)
+
+    def on_job_progress(
+        self, job_id: str, user_id: str | None, fetched: int, total: int, phase: str
+    ) -> None:
+        quarter = fetched * 4 // total if total else 0
+        if phase == "fetching" and total and quarter > self.last_quarter:
+            self.last_quarter = quarter
+            print(f"   fetched {fetched}/{total}", flush=True)
+
+    def on_log(self, line: str) -> None:
+        print(f"   {line}", flush=True)
+
+    def on_job_finished(
+        self, job_id: str, user_id: str | None, ok: bool, error: str | None
+    ) -> None:
+        self.ok, self.error = ok, error
+        self.finished.set()
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk demo`: the whole flow with no accounts, against favdesk's own stand-ins."""
+    from favdesk.sandbox import follow_login
+    from favdesk.sandbox.storage import StorageSandbox
+
+    started = time.monotonic()
+    demo_dir = settings.data_dir / "demo"
+    print("favdesk demo: the whole pipeline, with stand-ins for Spotify and Supabase Storage")
+    use_memory_keyring_if_none()
+    with StorageSandbox(demo_dir / "storage-server") as storage_server:
+        demo_settings = dataclasses.replace(
+            settings,
+            data_dir=demo_dir,
+            spotify_client_id=None,
+            spotify_client_secret=None,
+            redis_url=None,
+            supabase_url=storage_server.url,
+            supabase_service_role_key=Secret(storage_server.service_role_key),
+            user_id=None,
+        )
+        listener = DemoListener()
+        with Runtime(demo_settings, listener=listener) as runtime:
+            print(f"1. Spotify stand-in: {runtime.spotify_app.accounts_url}")
+            print(f"2. Redis (embedded): {runtime.redis_where}")
+            print(f"3. Storage stand-in: {runtime.storage_description}")
+            print("4. Logging in with a simulated browser...", flush=True)
+            result = runtime.link(open_browser=lambda url: bool(follow_login(url)))
+            account = result.account
+            print(f"   linked {account.display_name} ({account.spotify_id}); jobId {result.job_id}")
+            print("5. Importing Liked Songs:", flush=True)
+            if not listener.finished.wait(timeout=300):
+                raise FavdeskError("The demo import did not finish within 5 minutes")
+            if not listener.ok:
+                print(f"favdesk demo: the import failed: {listener.error}")
+                return 1
+            stored = runtime.files(account.user_id)
+            snapshot = runtime.status()
+    newest = stored[0]
+    print("Summary")
+    print(f"  account      {account.display_name} ({account.user_id})")
+    print(f"  sync status  {snapshot.syncs[account.user_id].raw}")
+    print(f"  file         {newest.path} ({newest.size:,} bytes)")
+    print(f"  on disk      {storage_server.object_path(BUCKET, newest.key)}")
+    print(f"  took         {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def use_memory_keyring_if_none() -> None:
+    """The demo's tokens are stand-in tokens: with no OS keyring, keep them in memory."""
+    import keyring
+
+    from favdesk.accounts import check_keyring
+    from favdesk.errors import KeyringUnavailable
+    from favdesk.sandbox.memkeyring import MemoryKeyring
+
+    try:
+        check_keyring()
+    except KeyringUnavailable:
+        keyring.set_keyring(MemoryKeyring())
+        print("   (no OS keyring here: the demo keeps its stand-in tokens in memory)")

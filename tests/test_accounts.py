@@ -16,7 +16,7 @@ from favdesk.errors import KeyringUnavailable, NoAccount, ReauthRequired
 from favdesk.secret import Secret
 from favdesk.spotify.api import SpotifyUser
 from favdesk.spotify.auth import Tokens
-from tests.support.memkeyring import MemoryKeyring
+from favdesk.sandbox.memkeyring import MemoryKeyring
 
 ALICE = SpotifyUser(id="alice", display_name="Alice Ångström")
 BOB = SpotifyUser(id="bob", display_name="Bob", account_id="acct-bob")

@@ -1,4 +1,4 @@
-"""Keyring backends for tests: in memory, or in a JSON file shared with CLI subprocesses."""
+"""A test keyring kept in a JSON file, so that CLI subprocesses share the test's entries."""
 
 from __future__ import annotations
 
@@ -6,28 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
-
-
-class MemoryKeyring(KeyringBackend):
-    """Holds secrets in a dict for the life of one test."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
+from favdesk.sandbox.memkeyring import MemoryKeyring
 
 
 class FileKeyring(MemoryKeyring):

@@ -1,0 +1,87 @@
+"""The web app's import API, run in-process.
+
+`POST /api/v2/favorites/import/spotify {code}` -> `202 {jobId}`: exchange the code, upsert the
+linked account, enqueue the import. Errors answer like the route would, with a status and
+`{error}` in plain words. `favdesk link` and the GUI's "Link Spotify" both come through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from favdesk import queue
+from favdesk.errors import (
+    FavdeskError,
+    KeyringUnavailable,
+    NetworkError,
+    NotAllowListed,
+    RedisUnavailable,
+    SettingsError,
+    SpotifyAuthError,
+    SpotifyError,
+)
+from favdesk.link import complete_link
+from favdesk.secret import Secret
+
+ROUTE = "POST /api/v2/favorites/import/spotify"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What the route answers: an HTTP status and a JSON body."""
+
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 202
+
+
+def import_spotify(runtime, request: Mapping[str, Any]) -> ApiResponse:
+    """One request `{code, code_verifier, redirect_uri}` -> 202 {jobId}, or 4xx/5xx {error}."""
+    code = request.get("code")
+    if not isinstance(code, str | Secret) or not code:
+        return ApiResponse(400, {"error": "missing code: send the code from Spotify's redirect"})
+    try:
+        account = complete_link(
+            runtime.settings,
+            runtime.spotify_app,
+            code,
+            code_verifier=request.get("code_verifier"),
+            redirect_uri=request.get("redirect_uri") or runtime.spotify_app.redirect_uri,
+            store=runtime.accounts,
+        )
+    except FavdeskError as error:
+        return error_response(error)
+    if not account.user_id:
+        return ApiResponse(401, {"error": "no user: Spotify did not say which account this is"})
+    try:
+        result = queue.enqueue_import(runtime.app_redis, account.user_id)
+    except (redis.RedisError, RedisUnavailable) as error:
+        reason = redis_reason(error)
+        return ApiResponse(503, {"error": f"Spotify is linked, but no import was queued: {reason}"})
+    return ApiResponse(202, {"jobId": result.job_id, "userId": account.user_id})
+
+
+def error_response(error: FavdeskError) -> ApiResponse:
+    """The status the web route gives for each kind of failure."""
+    if isinstance(error, NotAllowListed):
+        return ApiResponse(403, {"error": str(error)})
+    if isinstance(error, SpotifyAuthError):
+        return ApiResponse(400, {"error": str(error)})
+    if isinstance(error, NetworkError | SpotifyError):
+        return ApiResponse(502, {"error": str(error)})
+    if isinstance(error, SettingsError | KeyringUnavailable):
+        return ApiResponse(500, {"error": str(error)})
+    return ApiResponse(500, {"error": str(error)})
+
+
+def redis_reason(error: Exception) -> str:
+    if isinstance(error, RedisUnavailable):
+        return str(error)
+    return f"Redis is unreachable ({type(error).__name__}): check UPSTASH_REDIS_URL / REDIS_URL"

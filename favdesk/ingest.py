@@ -1,0 +1,173 @@
+"""The `spotify-ingest` job: fetch every liked track of one user and upload the raw JSON.
+
+In order: `fav:sync:{userId}` = `syncing`; load the linked account; fetch (resumable, with
+progress); upload to `favorites_raw/spotify/{userId}/{YYYY-MM-DD}.json`; `done`. Any failure
+sets `error:<reason>` and fails the job so the queue shows it. A long 429 ends the job and
+arranges a retry at the resume time instead of sleeping in the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import get_current_job
+
+from favdesk import queue
+from favdesk.accounts import AccountStore
+from favdesk.checkpoint import PageCheckpoint
+from favdesk.errors import FavdeskError, NoAccount, RateLimited
+from favdesk.settings import Settings
+from favdesk.spotify.auth import AccountsClient, SpotifyApp, TokenProvider
+from favdesk.spotify.library import LibraryFetcher
+from favdesk.storage import BUCKET, Storage, raw_key
+from favdesk.worker import JobContext, current_job_context
+
+PREFIX = "[spotify-ingest]"
+#: Progress reaches Redis at most this often: other processes see it, Upstash bills it.
+PROGRESS_INTERVAL = 1.0
+
+
+@dataclass
+class IngestServices:
+    """What the job needs; the app's `Runtime` has the same attributes, a bare `rq worker`
+    builds one with `favdesk.runtime.open_services()`."""
+
+    settings: Settings
+    accounts: AccountStore
+    spotify_app: SpotifyApp
+    storage: Storage
+
+
+def run_import(user_id: str) -> dict[str, Any]:
+    """RQ entry point (`favdesk.ingest.run_import`): import one user's Liked Songs."""
+    job = get_current_job()
+    context = current_job_context()
+    services = context.runtime or services_from_environment()
+    job_id = job.id if job else context.job_id
+    conn = job.connection if job else None
+    return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
+
+
+def ingest(
+    services: IngestServices,
+    user_id: str,
+    *,
+    job_id: str,
+    conn: redis.Redis | None,
+    context: JobContext,
+) -> dict[str, Any]:
+    """The job's body, separated from RQ so that its steps read top to bottom."""
+    reporter = ProgressReporter(conn, user_id, job_id, context)
+    status(conn, user_id, queue.SyncState.SYNCING.value)
+    try:
+        items = fetch_library(services, user_id, reporter, context)
+        say(context, f"{PREFIX} tracks: {len(items)}")
+        reporter.phase("uploading", len(items), len(items))
+        key = upload(services.storage, user_id, items)
+        say(context, f"upload complete -> {BUCKET}/{key}")
+    except FavdeskError as error:
+        fail(conn, user_id, job_id, context, error)
+        raise
+    PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
+    reporter.phase("done", len(items), len(items), force=True)
+    status(conn, user_id, queue.SyncState.DONE.value)
+    say(context, f"{PREFIX} DONE {job_id}")
+    return {"tracks": len(items), "key": f"{BUCKET}/{key}"}
+
+
+def fetch_library(
+    services: IngestServices, user_id: str, reporter: ProgressReporter, context: JobContext
+) -> list[dict]:
+    account = services.accounts.by_user_id(user_id)
+    if account is None:
+        raise NoAccount(f"No Spotify account is linked for user {user_id}: link Spotify first")
+    tokens = TokenProvider(
+        AccountsClient(services.spotify_app), services.accounts, account.spotify_id
+    )
+    checkpoint = PageCheckpoint.for_user(services.settings.data_dir, user_id)
+    fetcher = LibraryFetcher(
+        services.spotify_app.api_url,
+        tokens,
+        max_concurrency=services.settings.fetch_concurrency,
+        max_rate_limit_wait=services.settings.max_rate_limit_wait,
+    )
+    known = checkpoint.load()
+    if known:
+        say(context, f"{PREFIX} resuming with {len(known)} pages kept from the last attempt")
+    reporter.phase("fetching", 0, 0, force=True)
+    return fetcher.fetch(
+        known_pages=known,
+        on_page=checkpoint.save,
+        on_progress=lambda fetched, total: reporter.phase("fetching", fetched, total),
+        cancel=context.cancel,
+    )
+
+
+def upload(storage: Storage, user_id: str, items: list[dict]) -> str:
+    """Upload the items exactly as Spotify sent them, as today's (UTC) file; replaces it."""
+    key = raw_key(user_id, datetime.now(UTC).date())
+    data = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    storage.ensure_bucket()
+    storage.upload_json(key, data)
+    return key
+
+
+def fail(
+    conn: redis.Redis | None,
+    user_id: str,
+    job_id: str,
+    context: JobContext,
+    error: FavdeskError,
+) -> None:
+    """Record why the job failed; a long 429 also arranges the retry at its resume time."""
+    reason = error.reason
+    if isinstance(error, RateLimited):
+        resume = error.resume_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = f"ratelimited:{resume}"
+        if conn is not None:
+            queue.schedule_retry(conn, user_id, error.resume_at)
+    status(conn, user_id, f"error:{reason}")
+    say(context, f"{PREFIX} FAILED {job_id} {reason}")
+
+
+def status(conn: redis.Redis | None, user_id: str, value: str) -> None:
+    if conn is not None:
+        queue.set_sync_status(conn, user_id, value)
+
+
+def say(context: JobContext, line: str) -> None:
+    """A worker log line: to the app's log view, or to the logger under another worker."""
+    context.log(line)
+
+
+class ProgressReporter:
+    """Reports every page to the local listener, and to Redis at most once a second."""
+
+    def __init__(
+        self, conn: redis.Redis | None, user_id: str, job_id: str, context: JobContext
+    ) -> None:
+        self.conn = conn
+        self.user_id = user_id
+        self.job_id = job_id
+        self.context = context
+        self.last_written = 0.0
+
+    def phase(self, phase: str, fetched: int, total: int, *, force: bool = False) -> None:
+        self.context.report(fetched, total, phase)
+        now = time.monotonic()
+        if self.conn is None or (not force and now - self.last_written < PROGRESS_INTERVAL):
+            return
+        self.last_written = now
+        queue.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
+
+
+def services_from_environment() -> IngestServices:
+    """For a job run by a worker that is not favdesk's own (e.g. a stock `rq worker`)."""
+    from favdesk.runtime import open_services
+
+    return open_services()

@@ -1,0 +1,224 @@
+"""The live services of one favdesk process, wired from the settings.
+
+The GUI, the CLI and the tests all open a `Runtime` and call the same methods (link, sync,
+status, files). With nothing configured it starts favdesk's embedded parts: a private Redis on
+a unix socket in the data dir, the built-in Spotify stand-in, and the local storage folder.
+Every method may block on the network: the GUI calls them off its thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+from favdesk import queue
+from favdesk.accounts import Account, AccountStore
+from favdesk.embedded_redis import EmbeddedRedis
+from favdesk.errors import FavdeskError, NoAccount, RedisUnavailable
+from favdesk.importer import ApiResponse, import_spotify
+from favdesk.ingest import IngestServices
+from favdesk.link import LinkResult, link_spotify
+from favdesk.redisconn import connect, describe, ping, server_info
+from favdesk.secret import Secret
+from favdesk.settings import Settings, load_settings
+from favdesk.spotify.auth import SpotifyApp, open_spotify_app
+from favdesk.storage import Storage, StoredFile, open_storage
+from favdesk.worker import WorkerController, WorkerListener
+
+RECENT_JOBS = 20
+
+
+@dataclass(frozen=True)
+class RedisHealth:
+    """What the dashboard says about Redis; `where` never carries a password."""
+
+    reachable: bool
+    where: str
+    latency_ms: float | None = None
+    version: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """Everything other processes may change, read at one moment."""
+
+    redis: RedisHealth
+    counts: dict[str, int]
+    syncs: dict[str, queue.SyncStatus]
+    progress: dict[str, queue.Progress]
+    jobs: list[queue.JobInfo]
+    taken_at: datetime
+
+
+class Runtime:
+    """Settings -> live Redis, Spotify app, storage, accounts and the embedded worker."""
+
+    def __init__(self, settings: Settings, *, listener: WorkerListener | None = None) -> None:
+        self.settings = settings
+        self._stack = ExitStack()
+        self._version: str | None = None
+        try:
+            self.redis_url = self._start_redis()
+            self.redis_where = describe(self.redis_url)
+            self.app_redis = connect(self.redis_url)
+            self._stack.callback(self.app_redis.close)
+            self.spotify_app: SpotifyApp = self._stack.enter_context(open_spotify_app(settings))
+            self.accounts = AccountStore(settings.database_path)
+            self.storage: Storage = open_storage(settings)
+            self._stack.callback(self.storage.close)
+            self.worker = WorkerController(
+                lambda: connect(self.redis_url, for_worker=True),
+                runtime=self,
+                wait_for_other_jobs=settings.wait_for_other_jobs,
+                listener=listener,
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _start_redis(self) -> Secret:
+        if self.settings.redis_url is not None:
+            return self.settings.redis_url
+        server = EmbeddedRedis(self.settings.data_dir / "redis")
+        self._stack.enter_context(server)
+        return Secret(server.url)
+
+    @property
+    def storage_description(self) -> str:
+        return self.storage.description
+
+    # --- the flows -------------------------------------------------------------------------
+
+    def link(
+        self,
+        *,
+        open_browser: Callable[[str], bool],
+        on_url: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float = 300.0,
+        run_import_here: bool = True,
+    ) -> LinkResult:
+        """Browser login, then the import API: links the account and enqueues its first import.
+
+        `run_import_here` wakes this process's worker for it; a CLI that exits right away
+        leaves the job to the app or a `favdesk worker`.
+        """
+
+        def import_after_login(code: Secret, code_verifier: str, redirect_uri: str) -> LinkResult:
+            request = {"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri}
+            response = self.import_spotify(request)
+            if not response.ok:
+                raise FavdeskError(response.body["error"])
+            if run_import_here:
+                self.worker.start()
+            account = self.accounts.by_user_id(response.body["userId"])
+            assert account is not None
+            return LinkResult(account, response.body["jobId"])
+
+        return link_spotify(
+            self.settings,
+            self.spotify_app,
+            open_browser=open_browser,
+            on_url=on_url,
+            timeout=timeout,
+            cancel=cancel,
+            on_code=import_after_login,
+        )
+
+    def import_spotify(self, request: dict) -> ApiResponse:
+        """The web app's import route, in-process: `{code, ...}` -> 202 {jobId}."""
+        return import_spotify(self, request)
+
+    def default_account(self, user_id: str | None = None) -> Account:
+        """The account for `user_id`, or the one linked account; NoAccount says what to do."""
+        if user_id is None:
+            return self.accounts.default()
+        account = self.accounts.by_user_id(user_id)
+        if account is None:
+            raise NoAccount(f"No Spotify account is linked for user {user_id}: run `favdesk link`")
+        return account
+
+    def sync(self, user_id: str | None = None, *, run_here: bool = True) -> queue.EnqueueResult:
+        """Enqueue an import (one per user at a time); `run_here` starts the embedded worker
+        (a no-op while the user has paused it)."""
+        account = self.default_account(user_id)
+        result = queue.enqueue_import(self.app_redis, account.user_id)
+        if run_here:
+            self.worker.start()
+        return result
+
+    def status(self) -> StatusSnapshot:
+        """Redis health, queue depth, sync status and recent jobs; Redis down is a state."""
+        user_ids = [account.user_id for account in self.accounts.list()]
+        try:
+            latency = ping(self.app_redis)
+            if self._version is None:
+                self._version = server_info(self.app_redis).version
+            snapshot = queue.queue_snapshot(self.app_redis, user_ids)
+            jobs = queue.recent_jobs(self.app_redis, RECENT_JOBS)
+        except (RedisUnavailable, redis.RedisError) as error:
+            health = RedisHealth(False, self.redis_where, error=str(error))
+            return StatusSnapshot(health, {}, {}, {}, [], datetime.now(UTC))
+        health = RedisHealth(True, self.redis_where, latency, self._version)
+        counts = {
+            name: getattr(snapshot, name)
+            for name in ("queued", "started", "finished", "failed", "deferred", "scheduled")
+        }
+        syncs = {user_id: user.sync for user_id, user in snapshot.users.items()}
+        progress = {
+            user_id: user.progress
+            for user_id, user in snapshot.users.items()
+            if user.progress is not None
+        }
+        return StatusSnapshot(health, counts, syncs, progress, jobs, datetime.now(UTC))
+
+    def files(self, user_id: str | None = None) -> list[StoredFile]:
+        return self.storage.list_files(self.default_account(user_id).user_id)
+
+    def download(self, key: str) -> bytes:
+        return self.storage.download(key)
+
+    def retry_job(self, job_id: str) -> None:
+        queue.retry_job(self.app_redis, job_id)
+        self.worker.kick()
+
+    def delete_job(self, job_id: str) -> None:
+        queue.delete_job(self.app_redis, job_id)
+
+    def close(self) -> None:
+        """Stop the worker (after its current job), then the embedded services."""
+        self.worker.stop()
+        self.worker.join()
+        self._stack.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_runtime(
+    settings: Settings | None = None, *, listener: WorkerListener | None = None
+) -> Runtime:
+    return Runtime(settings or load_settings(), listener=listener)
+
+
+def open_services() -> IngestServices:
+    """Services for one job from this process's settings, for a worker that is not favdesk's.
+
+    In demo mode the Spotify stand-in started here lives as long as the worker's process.
+    """
+    settings = load_settings()
+    return IngestServices(
+        settings=settings,
+        accounts=AccountStore(settings.database_path),
+        spotify_app=ExitStack().enter_context(open_spotify_app(settings)),
+        storage=open_storage(settings),
+    )
