@@ -391,7 +391,8 @@ class AppController(QObject):
     def _job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
         job = self.state.job
         outcome = JobOutcome(job_id, user_id, ok, error, datetime.now(UTC))
-        self._update(job=None, outcome=outcome)
+        link = self.state.link if self.state.link.waiting else LinkState()
+        self._update(job=None, outcome=outcome, link=link)
         self.poller.update(busy=False)
         if ok:
             count = number(job.fetched) if job is not None and job.job_id == job_id else "All"

@@ -146,6 +146,8 @@ class SyncView:
     active: bool = False
     last_success: str = "never"
     action: str | None = None
+    #: The failure's own message (what Spotify, Storage or Redis said), when there is one.
+    detail: str | None = None
 
 
 def last_success(d: Dashboard) -> datetime | None:
@@ -206,7 +208,7 @@ def _live_sync(d: Dashboard, last: str) -> SyncView:
 def _outcome_sync(outcome, now, last: str) -> SyncView:
     if outcome.ok:
         return SyncView(f"Done at {clock(outcome.at, now)}", "ok", last_success=last)
-    return _error_view(outcome.error, reason_of(outcome.error), None, last)
+    return _error_view(reason_of(outcome.error), None, last, outcome.error)
 
 
 def _status_sync(d: Dashboard, status, done_at, now, last: str) -> SyncView:
@@ -221,23 +223,31 @@ def _status_sync(d: Dashboard, status, done_at, now, last: str) -> SyncView:
         at = f" at {clock(done_at, now)}" if done_at else ""
         return SyncView(f"Done{at}", "ok", last_success=last)
     if state == "error":
-        detail = status.reason or "failed"
-        return _error_view(detail, reason_of(detail), status.resume_at, last)
+        message = _failure_message(d) or f"Redis says: error:{status.reason or 'failed'}"
+        return _error_view(reason_of(status.reason), status.resume_at, last, message)
     return SyncView("Idle", "neutral", last_success=last)
 
 
+def _failure_message(d: Dashboard) -> str | None:
+    """The selected user's last failure in its own words: the worker's, else the job table's."""
+    if d.outcome is not None and d.outcome.user_id == d.user_id and not d.outcome.ok:
+        return d.outcome.error
+    jobs = d.snapshot.jobs if d.snapshot is not None else []
+    failed = [j for j in jobs if j.user_id == d.user_id and value(j.state) == "failed"]
+    return failed[0].error if failed else None
+
+
 def _error_view(
-    detail: str | None, reason: str | None, resume_at: datetime | None, last: str
+    reason: str | None, resume_at: datetime | None, last: str, message: str | None
 ) -> SyncView:
-    """A failed sync: its reason in words, and the remedy (a rate limit resumes by itself)."""
+    """A failed sync: its reason in words, the remedy, and the failure's own message."""
     help_text = remedy(reason, resume_at)
     if reason == "ratelimited" and resume_at is not None:
-        return SyncView(
-            f"Waiting for Spotify until {clock(resume_at)}", "warn", help_text, last_success=last
-        )
-    words = f"Error: {REASON_WORDS.get(reason or '', detail or 'the import failed')}"
+        words = f"Waiting for Spotify until {clock(resume_at)}"
+        return SyncView(words, "warn", help_text, last_success=last, detail=message)
+    words = f"Error: {REASON_WORDS.get(reason or '', 'the import failed')}"
     action = REMEDY_ACTIONS.get(reason or "", "sync")
-    return SyncView(words, "error", help_text, last_success=last, action=action)
+    return SyncView(words, "error", help_text, last_success=last, action=action, detail=message)
 
 
 def worker_view(state: str) -> tuple[str, str]:

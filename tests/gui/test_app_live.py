@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 import redis
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from favdesk.gui import poller as poller_module
 from favdesk.gui.app import Desktop
@@ -88,6 +90,8 @@ def test_link_through_the_button_then_the_first_sync_runs_to_done(
     desktop = launch(app_settings())
     window, controller = desktop.window, desktop.controller
     shown: list[tuple[int, int]] = []
+    notes: list[str] = []
+    controller.notified.connect(lambda title, _message: notes.append(title))
     controller.changed.connect(
         lambda d: (
             d.job and shown.append((window.sync.progress.value(), window.sync.progress.maximum()))
@@ -97,6 +101,7 @@ def test_link_through_the_button_then_the_first_sync_runs_to_done(
     assert window.account.cancel.isVisible(), "the browser wait shows at once"
     qtbot.waitUntil(lambda: "authorize" in window.account.waiting.text(), timeout=LONG)
     screenshot(window, "live-01-waiting-for-browser")
+    qtbot.waitUntil(lambda: "Linked Demo Listener" in window.account.message.text(), timeout=LONG)
     qtbot.waitUntil(lambda: controller.state.job is not None, timeout=LONG)
     qtbot.waitUntil(lambda: 0 < window.sync.progress.value() < TRACKS, timeout=LONG)
     screenshot(window, "live-02-syncing")
@@ -109,13 +114,51 @@ def test_link_through_the_button_then_the_first_sync_runs_to_done(
     assert values[-1] == TRACKS
     qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
     assert window.account.status.words == "Demo Listener: linked"
-    assert "Linked Demo Listener" in window.account.message.text()
     qtbot.waitUntil(lambda: window.storage.table.rowCount() == 1, timeout=LONG)
     key = window.storage.table.item(0, 3).text()
     assert key.startswith(f"spotify/{controller.state.user_id}/")
     assert len(json.loads(controller.runtime.download(key))) == TRACKS
     assert any(line.startswith("[spotify-ingest]") for line in window.log.lines())
+    assert notes == ["Sync started", "Sync done"]
     screenshot(window, "live-03-done")
+
+
+def test_a_stored_file_can_be_saved_and_opened(qtbot, launch, app_settings, tmp_path, monkeypatch):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    qtbot.waitUntil(lambda: window.storage.table.rowCount() == 1, timeout=LONG)
+    window.tabs.setCurrentWidget(window.storage)
+    window.storage.table.selectRow(0)
+    key = window.storage.selected_key()
+    copy = tmp_path / "copy.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(copy), ""))
+    with qtbot.waitSignal(controller.file_saved, timeout=LONG) as saved:
+        click(qtbot, window.storage.save)
+    assert saved.args == [str(copy)]
+    assert copy.read_bytes() == controller.runtime.download(key)
+
+    opened: list[QUrl] = []
+    catcher = UrlCatcher(opened.append)
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    try:
+        click(qtbot, window.storage.open)
+        qtbot.waitUntil(lambda: len(opened) == 1, timeout=LONG)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert len(json.loads(Path(opened[0].toLocalFile()).read_bytes())) == TRACKS
+
+
+class UrlCatcher(QObject):
+    """Receives what the app asks the desktop to open (Qt's URL handler hook)."""
+
+    def __init__(self, sink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.sink(url)
 
 
 def test_the_browser_wait_can_be_cancelled(qtbot, launch, app_settings, monkeypatch):
@@ -214,14 +257,59 @@ def test_an_expired_link_shows_its_remedy_and_relinking_fixes_it(
     spotify.expire_access_tokens()
     spotify.revoke_refresh_tokens()
     click(qtbot, window.account.sync)
-    qtbot.waitUntil(lambda: window.sync.status.tone == "error", timeout=LONG)
-    assert "link the account again" in window.sync.remedy.text()
+    qtbot.waitUntil(lambda: "link the account again" in window.sync.remedy.text(), timeout=LONG)
+    assert window.sync.status.tone == "error"
     qtbot.waitUntil(lambda: window.account.status.words.endswith("needs re-linking"), timeout=LONG)
+    failed = select_failed_job(qtbot, window)
     screenshot(window, "live-06-error-reauth")
+    click(qtbot, window.queue.delete)
+    qtbot.waitUntil(lambda: failed not in job_ids(window), timeout=LONG)
     assert window.sync.action.text() == "&Link Spotify"
     click(qtbot, window.sync.action)
     qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
     assert window.account.status.words.endswith(": linked")
+
+
+def job_ids(window) -> list[str]:
+    table = window.queue.table
+    return [table.item(row, 0).text() for row in range(table.rowCount())]
+
+
+def select_failed_job(qtbot, window) -> str:
+    """Wait for a failed job in the Queue tab and select it; return its id."""
+    window.tabs.setCurrentWidget(window.queue)
+    table = window.queue.table
+    qtbot.waitUntil(
+        lambda: any(table.item(r, 2).text() == "failed" for r in range(table.rowCount())),
+        timeout=LONG,
+    )
+    row = next(r for r in range(table.rowCount()) if table.item(r, 2).text() == "failed")
+    table.selectRow(row)
+    return table.item(row, 0).text()
+
+
+def test_a_refused_account_says_what_to_do_and_its_failed_job_can_be_retried(
+    qtbot, launch, app_settings, spotify, screenshot
+):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    spotify.faults.not_allowlisted = True
+    click(qtbot, window.account.sync)
+    qtbot.waitUntil(lambda: "allow-list" in window.sync.remedy.text(), timeout=LONG)
+    assert window.sync.status.words == "Error: the account is not allowed in this Spotify app"
+    assert "User Management" in window.sync.detail.text()  # Spotify's own words, kept
+    assert window.sync.action.text() == "Open Se&ttings..."
+    failed = select_failed_job(qtbot, window)
+    assert window.queue.retry.isEnabled()
+    screenshot(window, "live-08-error-not-allowed")
+    spotify.faults.not_allowlisted = False
+    click(qtbot, window.queue.retry)
+    qtbot.waitUntil(
+        lambda: controller.state.outcome.job_id == failed and controller.state.outcome.ok,
+        timeout=LONG,
+    )
+    qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
 
 
 def commands(client: redis.Redis) -> int:
@@ -290,3 +378,20 @@ def test_redis_going_away_and_coming_back(
     private_redis.start()
     qtbot.waitUntil(lambda: window.redis.status.words == "Reachable", timeout=LONG)
     assert desktop.controller.poller.plan.failures == 0
+
+
+def test_saved_settings_are_applied_by_reopening_the_runtime(qtbot, launch, app_settings):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    first = controller.runtime
+    window.settings_action.trigger()
+    dialog = desktop.dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.concurrency.setValue(3)
+    dialog.save()
+    qtbot.waitUntil(lambda: controller.runtime not in (None, first), timeout=LONG)
+    qtbot.waitUntil(
+        lambda: controller.state.ready and controller.state.worker == "idle", timeout=LONG
+    )
+    assert controller.settings.fetch_concurrency == 3
+    assert window.notice_banner.text.text() == "Settings saved and applied."

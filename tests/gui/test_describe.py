@@ -67,6 +67,7 @@ def test_a_newer_worker_outcome_wins_over_an_older_snapshot():
     view = sync_view(replace(READY, snapshot=stale, outcome=outcome))
     assert view.words == "Error: Storage refused the file"
     assert "service-role key" in view.remedy
+    assert view.detail == "error:storage"
 
 
 def test_a_newer_snapshot_wins_over_an_older_outcome():

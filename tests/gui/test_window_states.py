@@ -201,3 +201,18 @@ def test_window_geometry_is_remembered(qtbot, window):
     again = MainWindow(window.controller)
     qtbot.addWidget(again)
     assert (again.width(), again.height()) == (760, 560)
+
+
+def test_closing_with_a_tray_keeps_running_in_it(qtbot, window):
+    window.tray_available = True
+    with qtbot.waitSignal(window.controller.notified) as told:
+        window.close()
+    assert told.args[0] == "favdesk keeps running"
+    assert not window.isVisible()
+    assert not window.controller.quitting
+
+
+def test_closing_without_a_tray_quits_at_once_when_nothing_runs(qtbot, window):
+    window.render(READY)
+    with qtbot.waitSignal(window.controller.quit_ready):
+        window.close()

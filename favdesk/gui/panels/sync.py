@@ -27,6 +27,7 @@ class SyncPanel(Card):
         super().__init__("Sync", parent)
         self.status = StatusLabel("Sync status", self)
         self.remedy = wrapped(accessible_name="What to do", parent=self)
+        self.detail = wrapped(accessible_name="What went wrong", parent=self)
         self.progress = QProgressBar(self)
         self.progress.setAccessibleName("Sync progress")
         self.last = QLabel(self)
@@ -38,7 +39,7 @@ class SyncPanel(Card):
         row.addWidget(self.last, 1)
         row.addWidget(self.action)
         layout = QVBoxLayout(self)
-        for widget in (self.status, self.progress, self.remedy):
+        for widget in (self.status, self.progress, self.detail, self.remedy):
             layout.addWidget(widget)
         layout.addLayout(row)
         layout.addStretch()
@@ -48,6 +49,8 @@ class SyncPanel(Card):
         self.status.show_status(view.words, view.tone)
         self.remedy.setText(view.remedy or "")
         self.remedy.setVisible(bool(view.remedy))
+        self.detail.setText(f"Details: {view.detail}" if view.detail else "")
+        self.detail.setVisible(bool(view.detail))
         self._render_progress(view.active, view.fetched, view.total)
         self.last.setText(f"Last successful sync: {view.last_success}")
         self._action = view.action or ""
