@@ -118,22 +118,17 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&favdesk")
-        self.settings_action = self._action(
-            menu, "&Settings...", QKeySequence.StandardKey.Preferences
-        )
-        self.settings_action.setShortcuts([QKeySequence("Ctrl+,")])
-        self.refresh_action = self._action(menu, "&Refresh", QKeySequence.StandardKey.Refresh)
-        self.refresh_action.setShortcuts([QKeySequence("F5")])
+        self.settings_action = self._action(menu, "&Settings...", "Ctrl+,")
+        self.refresh_action = self._action(menu, "&Refresh", "F5")
         menu.addSeparator()
-        self.close_action = self._action(menu, "&Close window", QKeySequence.StandardKey.Close)
-        self.quit_action = self._action(menu, "&Quit", QKeySequence.StandardKey.Quit)
-        self.quit_action.setShortcuts([QKeySequence("Ctrl+Q")])
+        self.close_action = self._action(menu, "&Close window", "Ctrl+W")
+        self.quit_action = self._action(menu, "&Quit", "Ctrl+Q")
         help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._action(help_menu, "&About favdesk", None)
+        self.about_action = self._action(help_menu, "&About favdesk", "")
 
-    def _action(self, menu, label: str, shortcut) -> QAction:
+    def _action(self, menu, label: str, shortcut: str) -> QAction:
         action = QAction(label, self)
-        if shortcut is not None:
+        if shortcut:
             action.setShortcut(QKeySequence(shortcut))
         menu.addAction(action)
         return action
@@ -228,6 +223,8 @@ class MainWindow(QMainWindow):
         if self.controller.state.job is None:
             self.controller.quit(cancel_current=False)
             return
+        if not self.isVisible():
+            self.show_dashboard()  # the question needs a window (Quit may come from the tray)
         box = self._question(
             "Quit favdesk",
             "A sync is running. favdesk can quit when it finishes, or cancel it between pages "
@@ -295,10 +292,12 @@ class MainWindow(QMainWindow):
         self.controller.set_window_visible(False)
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        """A minimised window counts as hidden: nobody is looking, so nothing is polled."""
+        """Minimised counts as hidden (nothing is polled); a new palette re-tints the banners."""
         super().changeEvent(event)
         if event.type() == event.Type.WindowStateChange:
             self.controller.set_window_visible(self.isVisible() and not self.isMinimized())
+        elif event.type() == event.Type.PaletteChange:
+            self._render_banners(self.controller.state)
 
     def show_dashboard(self) -> None:
         """Bring the window up (tray "Open dashboard", a second launch)."""

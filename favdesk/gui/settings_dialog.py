@@ -227,7 +227,10 @@ class SettingsDialog(QDialog):
         self.wait_for_others.setChecked(s.wait_for_other_jobs)
         overridden = sorted(overriding_names(s) & {*FILE_NAMES, *SECRET_NAMES})
         where = s.config_dir / ".env"
-        text = f"Saved to {where}; secrets go to the system keyring. Changes apply after a restart."
+        text = (
+            f"Saved to {where}; secrets go to the system keyring. Saving applies the changes at "
+            "once (while a sync runs: at the next start)."
+        )
         if overridden:
             text += (
                 " These are also set in the environment or another .env file, which wins: "

@@ -395,3 +395,19 @@ def test_saved_settings_are_applied_by_reopening_the_runtime(qtbot, launch, app_
     )
     assert controller.settings.fetch_concurrency == 3
     assert window.notice_banner.text.text() == "Settings saved and applied."
+
+
+def test_the_tray_opens_the_hidden_dashboard_and_syncs(qtbot, launch, app_settings):
+    desktop = launch(app_settings())
+    window, tray, controller = desktop.window, desktop.tray, desktop.controller
+    link(qtbot, desktop)
+    window.hide()
+    tray.choose("open")
+    qtbot.waitUntil(window.isVisible)
+    tray.menu.aboutToShow.emit()
+    sync = next(a for a in tray.menu.actions() if a.data() == "sync")
+    done = controller.state.outcome
+    sync.trigger()
+    qtbot.waitUntil(lambda: controller.state.outcome is not done, timeout=LONG)
+    assert controller.state.outcome.ok
+    assert tray.icon.toolTip().startswith("favdesk: Idle, last sync ")

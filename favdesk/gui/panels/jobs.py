@@ -58,10 +58,14 @@ class QueuePanel(QWidget):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         self._failed: set[str] = set()
+        self._shown: object | None = None
         self._selection_changed()
 
     def render(self, d: Dashboard) -> None:
         snapshot = d.snapshot
+        if snapshot is self._shown and self.table.rowCount():
+            return  # unchanged: progress updates re-render often during an import
+        self._shown = snapshot
         counts = snapshot.counts if snapshot is not None else {}
         for state, label in self.counts.items():
             label.setText(f"{state.capitalize()}: {number(counts.get(state)) if counts else '-'}")
