@@ -31,12 +31,9 @@ class PageCheckpoint:
         if not self.directory.is_dir():
             return pages
         for path in self.directory.glob("page-*.json"):
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-                page = Page(offset=raw["offset"], items=raw["items"], total=raw["total"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            pages[page.offset] = page
+            page = _read_page(path)
+            if page is not None:
+                pages[page.offset] = page
         return pages
 
     def save(self, page: Page) -> None:
@@ -54,3 +51,17 @@ class PageCheckpoint:
 
     def clear(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _read_page(path: Path) -> Page | None:
+    """A page file's page, or None when it is unreadable or not shaped like a page."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    offset, total, items = raw.get("offset"), raw.get("total"), raw.get("items")
+    if not (isinstance(offset, int) and isinstance(total, int) and isinstance(items, list)):
+        return None
+    return Page(offset=offset, items=items, total=total)
