@@ -30,6 +30,9 @@ WAIT_POLL = 1.0
 
 def link(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk link`: log in to Spotify in the browser, store the link, queue the first import."""
+    from favdesk.accounts import check_keyring
+
+    check_keyring()  # before anything starts: without a keyring the login would be wasted
     if settings.demo_mode:
         print(DEMO_NOTICE, flush=True)
     with Runtime(settings) as runtime:

@@ -242,7 +242,8 @@ def test_cli_links_end_to_end_through_the_browser(configured, favdesk_cli, tmp_p
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Open this URL to log in to Spotify: http://127.0.0.1:")
-    assert lines[-1] == "Linked Zoë Listener (zoe)"
+    assert lines[-2] == "Linked Zoë Listener (zoe)"
+    assert lines[-1].startswith("jobId: ingest-zoe ")  # the first import is queued
     assert "sandbox browser: HTTP 200" in result.stderr  # the tab got the whole page
     assert "Demo mode" not in result.stdout
     account = AccountStore(tmp_path / "data" / "favdesk.sqlite3").default()
@@ -269,7 +270,7 @@ def test_cli_demo_mode_links_against_the_built_in_stand_in(favdesk_cli, monkeypa
     assert result.stdout.startswith(
         "Demo mode: no SPOTIFY_CLIENT_ID set, linking against favdesk's built-in Spotify stand-in\n"
     )
-    assert result.stdout.splitlines()[-1] == "Linked Demo Listener (demo-listener)"
+    assert result.stdout.splitlines()[-2] == "Linked Demo Listener (demo-listener)"
     assert (tmp_path / "data" / "sandbox").is_dir()
 
 
