@@ -468,14 +468,15 @@ def _job_info(conn: redis.Redis, job_id: str, raw: dict[bytes, bytes]) -> JobInf
         ended_at=_aware(job.ended_at),
         duration=duration,
         tracks=meta.get("tracks"),
-        error=meta.get("error") or _default_error(job),
+        error=_failure(job, meta),
     )
 
 
-def _default_error(job: Job) -> str | None:
-    if job.get_status(refresh=False) is JobStatus.FAILED:
-        return "failed (no reason recorded)"
-    return None
+def _failure(job: Job, meta: Mapping[str, Any]) -> str | None:
+    """Why a failed job failed (a re-queued job keeps its last error in meta: not shown)."""
+    if job.get_status(refresh=False) is not JobStatus.FAILED:
+        return None
+    return meta.get("error") or "failed (no reason recorded)"
 
 
 def _aware(moment: datetime | None) -> datetime | None:

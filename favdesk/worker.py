@@ -446,7 +446,7 @@ class WorkerController:
         self._activity = WorkerState.IDLE
         self._state = WorkerState.STOPPED
         self._retry_timer: threading.Timer | None = None
-        self._retry_wake = threading.Event()
+        self._backoff_interrupt = threading.Event()
 
     # public steering
 
@@ -519,7 +519,7 @@ class WorkerController:
         if not self._running or self._paused:
             return
         self._kicked = True
-        self._retry_wake.set()
+        self._backoff_interrupt.set()
         if self._thread is None:
             self._activity = WorkerState.IDLE
             self._thread = threading.Thread(target=self._main, name="favdesk-worker", daemon=True)
@@ -527,7 +527,7 @@ class WorkerController:
 
     def _halt_locked(self, cancel_current: bool) -> None:
         self._cancel_retry_timer()
-        self._retry_wake.set()
+        self._backoff_interrupt.set()
         worker, thread = self._worker, self._thread
         if worker is None or thread is None:
             return
@@ -588,14 +588,14 @@ class WorkerController:
                 if not self._should_work():
                     return
                 self._kicked = False
-                self._retry_wake.clear()
+                self._backoff_interrupt.clear()
                 worker.allow_work()
             if self._session(worker):
                 backoff = BACKOFF_FIRST
                 continue
             if not self.wait_for_other_jobs:
                 return
-            self._retry_wake.wait(backoff)
+            self._backoff_interrupt.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _make_worker(self) -> EmbeddedWorker | None:
@@ -766,12 +766,17 @@ class _Printer(WorkerListener):
 
 
 class _SignalStop:
-    """Ctrl-C/SIGTERM: finish the current job; again: cancel it (re-queued); a third: quit now."""
+    """Ctrl-C/SIGTERM: finish the current job; again: cancel it (re-queued); a third: quit now.
+
+    The handler only counts: a second signal can interrupt the first handler, so the steering
+    happens in `act()`, called by the main loop between waits.
+    """
 
     def __init__(self, controller: WorkerController, out: TextIO) -> None:
         self.controller = controller
         self.out = out
-        self.count = 0
+        self.received = 0
+        self.acted = 0
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _SignalStop:
@@ -786,16 +791,22 @@ class _SignalStop:
         self.previous.clear()
 
     def handle(self, signum: int, frame: object) -> None:
-        self.count += 1
-        if self.count == 1:
-            print("stopping after the current job (again: cancel it)", file=self.out, flush=True)
-            self.controller.stop()
-        elif self.count == 2:
-            print("cancelling the current job; it will be re-queued", file=self.out, flush=True)
-            self.controller.stop(cancel_current=True)
-        else:
+        self.received += 1
+        if self.received >= 3:
             self.__exit__()
             raise KeyboardInterrupt
+
+    def act(self) -> None:
+        while self.acted < self.received:
+            self.acted += 1
+            if self.acted == 1:
+                print(
+                    "stopping after the current job (again: cancel it)", file=self.out, flush=True
+                )
+                self.controller.stop()
+            else:
+                print("cancelling the current job; it will be re-queued", file=self.out, flush=True)
+                self.controller.stop(cancel_current=True)
 
 
 def run_standalone(
@@ -821,11 +832,11 @@ def run_standalone(
         import_func=import_func,
     )
     mode = "one burst" if burst else "waiting for jobs; Ctrl-C to stop"
-    with _SignalStop(controller, out):
+    with _SignalStop(controller, out) as signals:
         controller.start()
         print(f"[{QUEUE_NAME}] worker started ({mode})", file=out, flush=True)
-        while not controller.join(timeout=1.0):
-            pass
+        while not controller.join(timeout=0.2):
+            signals.act()
         controller.stop()
     print(
         f"[{QUEUE_NAME}] worker stopped after {controller.jobs_done} job(s)", file=out, flush=True

@@ -456,6 +456,7 @@ def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 20) ->
         time.sleep(0.02)
 
 
+@pytest.mark.timeout(60)
 def test_job_of_a_killed_worker_is_recovered_and_completed(app, killed_worker_job, make_controller):
     controller, recorder = make_controller()
     controller.start()
@@ -467,6 +468,7 @@ def test_job_of_a_killed_worker_is_recovered_and_completed(app, killed_worker_jo
     assert queue.queue_snapshot(app).started == 0
 
 
+@pytest.mark.timeout(60)
 def test_remote_workers_job_is_recovered_once_its_heartbeat_expired(app, killed_worker_job):
     started = queue.REGISTRY_KEYS["started"]
     entry = app.zrange(started, 0, -1)[0]
@@ -527,6 +529,7 @@ def read_until(process: subprocess.Popen, text: str) -> str:
     return seen
 
 
+@pytest.mark.timeout(60)
 def test_standalone_worker_stops_on_sigterm_when_idle(redis_url):
     process = start_standalone(redis_url)
     process.send_signal(signal.SIGTERM)
@@ -534,6 +537,7 @@ def test_standalone_worker_stops_on_sigterm_when_idle(redis_url):
     assert "worker stopped after 0 job(s)" in process.stdout.read()
 
 
+@pytest.mark.timeout(60)
 def test_standalone_worker_finishes_the_current_job_on_sigterm(
     app, redis_url, tmp_path, monkeypatch
 ):
@@ -550,6 +554,7 @@ def test_standalone_worker_finishes_the_current_job_on_sigterm(
     assert job_status(app, "u1") is JobStatus.FINISHED
 
 
+@pytest.mark.timeout(60)
 def test_standalone_worker_second_sigterm_cancels_and_requeues(
     app, redis_url, tmp_path, monkeypatch
 ):
