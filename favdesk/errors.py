@@ -146,3 +146,9 @@ class RedisUnavailable(FavdeskError):
     """Redis could not be reached or started."""
 
     reason = "redis"
+
+
+class QueueError(FavdeskError):
+    """A queue operation that the job's current state does not allow (retry, delete)."""
+
+    reason = "queue"

@@ -24,7 +24,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from favdesk.errors import FavdeskError
+from favdesk.errors import QueueError
 from favdesk.redisconn import redis_call
 
 QUEUE_NAME = "spotify-ingest"
@@ -60,12 +60,6 @@ ACTIVE_STATES = frozenset(
     }
 )
 ID_SAFE = frozenset(string.ascii_letters + string.digits + "-")
-
-
-class QueueError(FavdeskError):
-    """A queue operation that cannot be done in the job's current state."""
-
-    reason = "queue"
 
 
 # --- sync status: fav:sync:{userId} ------------------------------------------------------------

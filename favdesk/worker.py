@@ -607,7 +607,7 @@ class WorkerController:
                 worker = EmbeddedWorker(
                     connection=conn, listener=_Relay(self), runtime=self.runtime
                 )
-        except (RedisUnavailable, redis.RedisError) as error:
+        except (FavdeskError, redis.RedisError) as error:
             self._record_error(error)
             return None
         with self._lock:
@@ -623,7 +623,7 @@ class WorkerController:
                 worker.recover_abandoned()
                 worker.work(burst=not self.wait_for_other_jobs, logging_level=RQ_LOG_LEVEL)
                 self._arm_retry_timer(next_retry_at(conn))
-        except (RedisUnavailable, redis.RedisError) as error:
+        except (FavdeskError, redis.RedisError) as error:
             self._record_error(error)
             return False
         if worker.shutdown_commanded:
@@ -688,7 +688,7 @@ class WorkerController:
                 return
         try:
             enqueue_due_retries(self._control_conn(), func=self.import_func)
-        except (RedisUnavailable, redis.RedisError) as error:
+        except (FavdeskError, redis.RedisError) as error:
             self._record_error(error)
 
     # stopping a blocked worker

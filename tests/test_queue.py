@@ -13,7 +13,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from favdesk import queue, redisconn
-from favdesk.errors import RedisUnavailable
+from favdesk.errors import QueueError, RedisUnavailable
 from favdesk.queue import SyncState, SyncStatus
 from favdesk.worker import EmbeddedWorker
 from tests import jobs
@@ -228,7 +228,7 @@ def test_recent_jobs_newest_first_with_tracks_errors_and_durations(redis_url, co
 
 def test_retry_requeues_a_failed_job_and_delete_removes_it(redis_url, conn):
     result = queue.enqueue_import(conn, "unlinked", func=jobs.no_account)
-    with pytest.raises(queue.QueueError, match="has not failed"):
+    with pytest.raises(QueueError, match="has not failed"):
         queue.retry_job(conn, result.job_id)
     run_burst(redis_url)
     queue.retry_job(conn, result.job_id)
@@ -240,7 +240,7 @@ def test_retry_requeues_a_failed_job_and_delete_removes_it(redis_url, conn):
 
 
 def test_a_running_job_is_not_deleted(conn, held_job):
-    with pytest.raises(queue.QueueError, match="running"):
+    with pytest.raises(QueueError, match="running"):
         queue.delete_job(conn, queue.import_job_id("held"))
 
 
