@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,10 +48,12 @@ def run_import(user_id: str) -> dict[str, Any]:
     """RQ entry point (`favdesk.ingest.run_import`): import one user's Liked Songs."""
     job = get_current_job()
     context = current_job_context()
-    services = context.runtime or services_from_environment()
     job_id = job.id if job else context.job_id
     conn = job.connection if job else None
-    return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
+    if context.runtime is not None:
+        return ingest(context.runtime, user_id, job_id=job_id, conn=conn, context=context)
+    with services_from_environment() as services:
+        return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
 
 
 def ingest(
@@ -70,11 +73,11 @@ def ingest(
         reporter.phase("uploading", len(items), len(items))
         key = upload(services.storage, user_id, items)
         say(context, f"upload complete -> {BUCKET}/{key}")
-    except FavdeskError as error:
+    except Exception as error:  # an unexpected one too must not leave `syncing` behind
         fail(conn, user_id, job_id, context, error)
         raise
     PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
-    reporter.phase("done", len(items), len(items), force=True)
+    reporter.phase("done", len(items), len(items))
     status(conn, user_id, queue.SyncState.DONE.value)
     say(context, f"{PREFIX} DONE {job_id}")
     return {"tracks": len(items), "key": f"{BUCKET}/{key}"}
@@ -83,29 +86,28 @@ def ingest(
 def fetch_library(
     services: IngestServices, user_id: str, reporter: ProgressReporter, context: JobContext
 ) -> list[dict]:
+    """Every liked track, resuming from the pages an earlier attempt kept."""
     account = services.accounts.by_user_id(user_id)
     if account is None:
         raise NoAccount(f"No Spotify account is linked for user {user_id}: link Spotify first")
-    tokens = TokenProvider(
-        AccountsClient(services.spotify_app), services.accounts, account.spotify_id
-    )
     checkpoint = PageCheckpoint.for_user(services.settings.data_dir, user_id)
-    fetcher = LibraryFetcher(
-        services.spotify_app.api_url,
-        tokens,
-        max_concurrency=services.settings.fetch_concurrency,
-        max_rate_limit_wait=services.settings.max_rate_limit_wait,
-    )
     known = checkpoint.load()
     if known:
         say(context, f"{PREFIX} resuming with {len(known)} pages kept from the last attempt")
-    reporter.phase("fetching", 0, 0, force=True)
-    return fetcher.fetch(
-        known_pages=known,
-        on_page=checkpoint.save,
-        on_progress=lambda fetched, total: reporter.phase("fetching", fetched, total),
-        cancel=context.cancel,
-    )
+    reporter.phase("fetching", 0, 0)
+    with AccountsClient(services.spotify_app) as accounts:  # closes its refresh connection
+        fetcher = LibraryFetcher(
+            services.spotify_app.api_url,
+            TokenProvider(accounts, services.accounts, account.spotify_id),
+            max_concurrency=services.settings.fetch_concurrency,
+            max_rate_limit_wait=services.settings.max_rate_limit_wait,
+        )
+        return fetcher.fetch(
+            known_pages=known,
+            on_page=checkpoint.save,
+            on_progress=lambda fetched, total: reporter.phase("fetching", fetched, total),
+            cancel=context.cancel,
+        )
 
 
 def upload(storage: Storage, user_id: str, items: list[dict]) -> str:
@@ -122,13 +124,12 @@ def fail(
     user_id: str,
     job_id: str,
     context: JobContext,
-    error: FavdeskError,
+    error: Exception,
 ) -> None:
     """Record why the job failed; a long 429 also arranges the retry at its resume time."""
-    reason = error.reason
+    reason = error.reason if isinstance(error, FavdeskError) else FavdeskError.reason
     if isinstance(error, RateLimited):
-        resume = error.resume_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        reason = f"ratelimited:{resume}"
+        reason = f"ratelimited:{queue.format_time(error.resume_at)}"
         if conn is not None:
             queue.schedule_retry(conn, user_id, error.resume_at)
     status(conn, user_id, f"error:{reason}")
@@ -146,7 +147,8 @@ def say(context: JobContext, line: str) -> None:
 
 
 class ProgressReporter:
-    """Reports every page to the local listener, and to Redis at most once a second."""
+    """Reports every page to the local listener; to Redis each new phase, and progress within
+    a phase at most once a second."""
 
     def __init__(
         self, conn: redis.Redis | None, user_id: str, job_id: str, context: JobContext
@@ -156,17 +158,19 @@ class ProgressReporter:
         self.job_id = job_id
         self.context = context
         self.last_written = 0.0
+        self.last_phase: str | None = None
 
-    def phase(self, phase: str, fetched: int, total: int, *, force: bool = False) -> None:
+    def phase(self, phase: str, fetched: int, total: int) -> None:
         self.context.report(fetched, total, phase)
         now = time.monotonic()
-        if self.conn is None or (not force and now - self.last_written < PROGRESS_INTERVAL):
+        same_phase = phase == self.last_phase
+        if self.conn is None or (same_phase and now - self.last_written < PROGRESS_INTERVAL):
             return
-        self.last_written = now
+        self.last_written, self.last_phase = now, phase
         queue.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
 
 
-def services_from_environment() -> IngestServices:
+def services_from_environment() -> AbstractContextManager[IngestServices]:
     """For a job run by a worker that is not favdesk's own (e.g. a stock `rq worker`)."""
     from favdesk.runtime import open_services
 

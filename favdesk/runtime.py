@@ -9,8 +9,8 @@ Every method may block on the network: the GUI calls them off its thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -210,15 +210,20 @@ def open_runtime(
     return Runtime(settings or load_settings(), listener=listener)
 
 
-def open_services() -> IngestServices:
+@contextmanager
+def open_services() -> Iterator[IngestServices]:
     """Services for one job from this process's settings, for a worker that is not favdesk's.
 
-    In demo mode the Spotify stand-in started here lives as long as the worker's process.
+    In demo mode the Spotify stand-in started here serves until the job ends.
     """
     settings = load_settings()
-    return IngestServices(
-        settings=settings,
-        accounts=AccountStore(settings.database_path),
-        spotify_app=ExitStack().enter_context(open_spotify_app(settings)),
-        storage=open_storage(settings),
-    )
+    with ExitStack() as stack:
+        spotify_app = stack.enter_context(open_spotify_app(settings))
+        storage = open_storage(settings)
+        stack.callback(storage.close)
+        yield IngestServices(
+            settings=settings,
+            accounts=AccountStore(settings.database_path),
+            spotify_app=spotify_app,
+            storage=storage,
+        )
