@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import threading
 import time
 import webbrowser
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from favdesk.errors import FavdeskError
-from favdesk.queue import SyncState, SyncStatus
+from favdesk.queue import JobInfo, SyncState, SyncStatus
 from favdesk.runtime import Runtime, StatusSnapshot
 from favdesk.secret import Secret
 from favdesk.settings import Settings
@@ -63,14 +64,14 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"jobId: {result.job_id} ({state})", flush=True)
         if not args.wait:
             return 0
-        status = wait_for_import(runtime, account.user_id, result.job_id)
+        status, job = wait_for_import(runtime, account.user_id, result.job_id)
     if status.state is SyncState.DONE:
         return 0
-    print(f"favdesk: import failed: {status.raw}")
+    print(f"favdesk: import failed ({status.raw}): {job.error}", file=sys.stderr)
     return 1
 
 
-def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> SyncStatus:
+def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> tuple[SyncStatus, JobInfo]:
     """Print progress until the job ends; the in-process worker runs it unless another did."""
     last = None
     while True:
@@ -88,7 +89,7 @@ def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> SyncStatus:
             if status.state is SyncState.DONE:
                 newest = runtime.files(user_id)[0]
                 print(f"done: {job.tracks} tracks -> {newest.path}")
-            return status
+            return status, job
         time.sleep(WAIT_POLL)
 
 
