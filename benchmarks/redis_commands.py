@@ -62,8 +62,9 @@ def measure(meter: CommandMeter, action: Callable[[], object]) -> Counter[str]:
 
 
 def row(label: str, counts: Counter[str] | float, note: str = "") -> None:
-    total = counts if isinstance(counts, float | int) else sum(counts.values())
-    print(f"{label:<52} {total:>8.1f}  {note}")
+    """Counts print as whole commands, rates and averages with two decimals."""
+    figure = f"{counts:8.2f}" if isinstance(counts, float) else f"{sum(counts.values()):8d}"
+    print(f"{label:<52} {figure}  {note}")
 
 
 def wait_until_blocked(conn: redis.Redis, workers: int = 1) -> None:
