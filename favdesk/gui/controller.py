@@ -271,12 +271,12 @@ class AppController(QObject):
         def show_url(url: str) -> None:
             self.bridge.call_on_main(lambda: self._link_url(cancel, url))
 
-        runtime = self.runtime
+        runtime, asked = self.runtime, datetime.now(UTC)
         self.bridge.run_in_background(
             lambda: runtime.link(
                 open_browser=webbrowser.open, on_url=show_url, cancel=cancel, timeout=LINK_TIMEOUT
             ),
-            self._linked,
+            lambda result: self._linked(result, asked),
             self._link_failed,
         )
 
@@ -288,13 +288,17 @@ class AppController(QObject):
         if self._link_cancel is not None:
             self._link_cancel.set()
 
-    def _linked(self, result: Any) -> None:
+    def _linked(self, result: Any, asked: datetime) -> None:
         self._link_cancel = None
         account = result.account
         name = account.display_name or account.spotify_id
-        message = f"Linked {name}. The first sync is queued (job {result.job_id})."
+        message = f"Linked {name}."
+        if result.job_id:
+            message += f" Its first sync is under way (job {result.job_id})."
         self._update(
-            link=LinkState(message=message), user_id=account.user_id, queued_job=result.job_id
+            link=LinkState(message=message),
+            user_id=account.user_id,
+            queued_job=self._still_queued(result.job_id, asked),
         )
         self.load_accounts()
         self.poller.poll_now()
@@ -312,13 +316,23 @@ class AppController(QObject):
         if user_id is None:
             return
 
+        asked = datetime.now(UTC)
+
         def queued(result: Any) -> None:
-            running = self.state.job is not None and self.state.job.job_id == result.job_id
             notice = None if result.created else f"A sync is already queued (job {result.job_id})."
-            self._update(queued_job=None if running else result.job_id, notice=notice)
+            self._update(queued_job=self._still_queued(result.job_id, asked), notice=notice)
             self.poller.poll_now()
 
         self._call(lambda r: r.sync(user_id), "start a sync", queued, pending="sync")
+
+    def _still_queued(self, job_id: str | None, asked: datetime) -> str | None:
+        """`job_id` unless the worker's callbacks (which may overtake the answer) saw it run."""
+        job, outcome = self.state.job, self.state.outcome
+        if job is not None and job.job_id == job_id:
+            return None
+        if outcome is not None and outcome.job_id == job_id and outcome.at >= asked:
+            return None
+        return job_id
 
     def pause(self) -> None:
         self._call(lambda r: r.worker.pause(), "pause the worker")

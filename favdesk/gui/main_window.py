@@ -278,7 +278,8 @@ class MainWindow(QMainWindow):
             if not self.hint_shown:
                 self.hint_shown = True
                 self.controller.notified.emit(
-                    "favdesk keeps running", "favdesk is still in the tray; Quit is in its menu."
+                    "favdesk keeps running",
+                    "favdesk is still in the tray; Quit is in its menu.",
                 )
             return
         self.ask_quit()
