@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -29,14 +29,18 @@ from favdesk.gui.poller import StatusPoller
 from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
 from favdesk.settings import Settings
 
+if TYPE_CHECKING:
+    from favdesk.runtime import Runtime
+    from favdesk.storage import StoredFile
+
 log = logging.getLogger(__name__)
 
 LINK_TIMEOUT = 300.0
 #: Opens the runtime (blocking): `opener(settings, listener) -> Runtime`.
-Opener = Callable[[Settings, Any], Any]
+Opener = Callable[[Settings, Any], "Runtime"]
 
 
-def default_opener(settings: Settings, listener: Any) -> Any:
+def default_opener(settings: Settings, listener: Any) -> Runtime:
     from favdesk.runtime import open_runtime
 
     return open_runtime(settings, listener=listener)
@@ -56,23 +60,19 @@ class AppController(QObject):
         super().__init__(parent)
         self.settings = settings
         self.opener = opener
-        self.runtime: Any | None = None
+        self.runtime: Runtime | None = None
         self.bridge = Bridge(self)
         self.events = WorkerEvents(self)
         self.poller = StatusPoller(self.bridge, self)
-        self.state = self._initial_state(settings)
+        self.state = Dashboard(
+            demo_mode=settings.demo_mode, wait_for_other_jobs=settings.wait_for_other_jobs
+        )
         self.quitting = False
         self._link_cancel: threading.Event | None = None
         self._opening: Future | None = None
         self._visible = False
         self._files_stale = True
         self._connect()
-
-    @staticmethod
-    def _initial_state(settings: Settings) -> Dashboard:
-        return Dashboard(
-            demo_mode=settings.demo_mode, wait_for_other_jobs=settings.wait_for_other_jobs
-        )
 
     def _connect(self) -> None:
         self.events.state_changed.connect(self._worker_state)
@@ -120,14 +120,14 @@ class AppController(QObject):
             status_error=None,
         )
 
-        def swap() -> Any:
+        def swap() -> Runtime:
             if old is not None:
                 old.close()
             return self.opener(settings, self.events)
 
         self._opening = self.bridge.run_in_background(swap, self._opened, self._open_failed)
 
-    def _opened(self, runtime: Any) -> None:
+    def _opened(self, runtime: Runtime) -> None:
         log.info("favdesk is ready: Redis %s, %s", runtime.redis_where, runtime.storage_description)
         self.runtime = runtime
         self.poller.fetch = runtime.status
@@ -155,7 +155,7 @@ class AppController(QObject):
         if runtime is not None:
             runtime.close()
 
-    def _opened_meanwhile(self) -> Any | None:
+    def _opened_meanwhile(self) -> Runtime | None:
         """A runtime whose opening finished after results stopped being delivered."""
         opening = self._opening
         if opening is None or opening.cancelled() or not opening.done():
@@ -201,7 +201,7 @@ class AppController(QObject):
 
     def _call(
         self,
-        task: Callable[[Any], Any],
+        task: Callable[[Runtime], Any],
         what: str,
         on_done: Callable[[Any], None] | None = None,
         pending: str | None = None,
@@ -248,7 +248,7 @@ class AppController(QObject):
             return
         self._files_stale = False
 
-        def listed(files: list) -> None:
+        def listed(files: list[StoredFile]) -> None:
             if user_id == self.state.user_id:
                 self._update(
                     files=tuple(files), files_error=None, pending=self._pending("files", False)
