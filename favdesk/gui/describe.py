@@ -186,16 +186,25 @@ def sync_view(d: Dashboard, now: datetime | None = None) -> SyncView:
         )
     if d.job is not None and d.job.user_id == d.user_id:
         return _live_sync(d, last)
-    if d.queued_job is not None:
-        hint, action = QUEUED_REMEDY.get(value(d.worker), (None, None))
-        return SyncView("Queued", "busy", hint, last_success=last, action=action)
     status = d.snapshot.syncs.get(d.user_id) if d.snapshot is not None else None
     outcome = d.outcome if d.outcome and d.outcome.user_id == d.user_id else None
+    if d.queued_job is not None or _queued_in_snapshot(d, outcome):
+        hint, action = QUEUED_REMEDY.get(value(d.worker), (None, None))
+        return SyncView("Queued", "busy", hint, last_success=last, action=action)
     if outcome is not None and (status is None or outcome.at >= d.snapshot.taken_at):
         return _outcome_sync(outcome, now, last)
     if status is not None:
         return _status_sync(d, status, done_at, now, last)
     return SyncView("Not synced yet" if done_at is None else "Idle", "neutral", last_success=last)
+
+
+def _queued_in_snapshot(d: Dashboard, outcome) -> bool:
+    """A job of the user waits in the queue (say, re-queued by a stop) per a read newer than
+    the worker's last word."""
+    snapshot = d.snapshot
+    if snapshot is None or (outcome is not None and outcome.at > snapshot.taken_at):
+        return False
+    return any(j.user_id == d.user_id and value(j.state) == "queued" for j in snapshot.jobs)
 
 
 def _live_sync(d: Dashboard, last: str) -> SyncView:

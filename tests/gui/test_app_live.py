@@ -207,12 +207,16 @@ def test_pause_resume_and_stop_from_the_window_and_the_tray(
     qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
 
 
+def question(qtbot, window, name: str) -> QMessageBox:
+    """The question box `name` the window opened."""
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, name) is not None)
+    return window.findChild(QMessageBox, name)
+
+
 def answer(qtbot, window, name: str, button_text: str) -> None:
     """Click a button of the question box `name` the window opened."""
-    qtbot.waitUntil(lambda: window.findChild(QMessageBox, name) is not None)
-    box = window.findChild(QMessageBox, name)
-    button = next(b for b in box.buttons() if b.text() == button_text)
-    click(qtbot, button)
+    box = question(qtbot, window, name)
+    click(qtbot, next(b for b in box.buttons() if b.text() == button_text))
 
 
 def test_stop_during_a_sync_asks_and_can_cancel_between_pages(
@@ -227,13 +231,19 @@ def test_stop_during_a_sync_asks_and_can_cancel_between_pages(
         lambda: controller.state.job is not None and controller.state.job.fetched > 0, timeout=LONG
     )
     click(qtbot, window.worker.stop)
-    screenshot(window, "live-05-stop-question")
+    screenshot(question(qtbot, window, "stop-the-worker"), "live-05-stop-question")
     answer(qtbot, window, "stop-the-worker", "Cancel it &between pages")
     qtbot.waitUntil(lambda: controller.state.worker == "stopped", timeout=LONG)
     outcome = controller.state.outcome
     assert not outcome.ok
     assert controller.state.job is None
-    assert "Sync now" in window.sync.remedy.text() or "Start" in window.sync.remedy.text()
+    spotify.faults.latency = 0.0
+    qtbot.waitUntil(lambda: window.sync.status.words == "Queued", timeout=LONG)  # re-queued
+    assert window.sync.remedy.text() == "The worker is stopped: press Start to run the sync."
+    screenshot(window, "live-05-cancelled-and-requeued")
+    click(qtbot, window.sync.action)
+    qtbot.waitUntil(lambda: controller.state.outcome is not outcome, timeout=LONG)
+    assert controller.state.outcome.ok, "the re-queued import resumed and finished"
 
 
 def test_quit_with_a_sync_running_waits_for_it(qtbot, launch, app_settings, spotify):

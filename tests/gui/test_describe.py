@@ -129,3 +129,16 @@ def test_tray_look_follows_the_state():
 
 def test_sizes_read_like_a_file_manager():
     assert [size(812), size(12_345), size(4_100_000)] == ["812 B", "12.3 kB", "4.1 MB"]
+
+
+def test_a_job_requeued_by_a_stop_shows_as_queued_once_redis_says_so():
+    cancelled = JobOutcome(
+        "ingest-demo-listener", "demo-listener", False, "cancelled: re-queued", samples.NOW
+    )
+    waiting = [samples.job(state=JobStatus.QUEUED, tracks=None)]
+    before = samples.snapshot(jobs=waiting, taken_at=samples.NOW - timedelta(seconds=1))
+    after = samples.snapshot(jobs=waiting, taken_at=samples.NOW + timedelta(seconds=1))
+    stopped = replace(READY, worker="stopped", outcome=cancelled)
+    assert sync_view(replace(stopped, snapshot=before)).words == "Error: stopped before it finished"
+    view = sync_view(replace(stopped, snapshot=after))
+    assert (view.words, view.action) == ("Queued", "start")

@@ -41,11 +41,12 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("field", "name", "bad"), BAD_VALUES, ids=[b[1] for b in BAD_VALUES])
 def test_bad_values_are_refused_with_the_cli_message(
-    qtbot, dialog, settings, favdesk_cli, field, name, bad
+    qtbot, dialog, settings, favdesk_cli, screenshot, field, name, bad
 ):
     type_into(qtbot, getattr(dialog, field), bad)
     save(qtbot, dialog)
     assert dialog.isVisible(), "a bad value must keep the dialog open"
+    screenshot(dialog, f"settings-refuses-{name}")
     cli = favdesk_cli("status", env={**os.environ, name: bad})
     assert cli.returncode != 0
     assert name.split("_")[0] in dialog.error.text()
