@@ -462,3 +462,18 @@ def test_the_window_stays_responsive_during_a_10000_song_import(
     )
     assert max(renders) < RENDER_LIMIT
     assert stall < took / 2, "the GUI thread must not wait for the import"
+
+
+def test_demo_mode_links_and_syncs_with_nothing_configured(qtbot, launch, monkeypatch, screenshot):
+    monkeypatch.setenv("BROWSER", BROWSER)
+    desktop = launch(load_settings())  # no Spotify app, no Redis, no Supabase: all built in
+    window = desktop.window
+    assert window.demo_banner.isVisible()
+    assert "set SPOTIFY_CLIENT_ID in Settings" in window.demo_banner.text.text()
+    screenshot(window, "live-00-demo-not-linked")
+    link(qtbot, desktop)
+    assert desktop.controller.state.outcome.ok
+    qtbot.waitUntil(lambda: window.storage.table.rowCount() == 1, timeout=LONG)
+    assert "local folder" in window.storage.where.text()
+    qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
+    screenshot(window, "live-00-demo-done")
