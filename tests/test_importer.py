@@ -86,17 +86,21 @@ def test_asking_again_while_the_import_is_queued_answers_the_same_job(sandbox, r
     assert len(runtime.accounts.list()) == 1
 
 
-def test_asking_while_the_import_runs_answers_the_same_job_and_queues_nothing(sandbox, runtime):
-    sandbox.faults.latency = 0.2
+def test_asking_while_the_import_runs_answers_the_same_job_and_queues_nothing(
+    sandbox, redis_url, open_runtime
+):
+    sandbox.add_tracks(1000 - 60)  # 20 pages, one at a time: about a second of fetching
+    runtime = open_runtime(REDIS_URL=redis_url, FAVDESK_FETCH_CONCURRENCY="1")
+    sandbox.faults.latency = 0.05
     runtime.import_spotify(login_request(sandbox))
     runtime.worker.start()
     recorder = runtime.worker.listener
     recorder.wait_for(lambda: bool(recorder.progress))
-    assert Job.fetch(JOB_ID, connection=runtime.app_redis).get_status() is JobStatus.STARTED
 
-    sandbox.faults.latency = 0
     again = runtime.import_spotify(login_request(sandbox))
+
     assert (again.status, again.body["jobId"]) == (202, JOB_ID)
+    assert Job.fetch(JOB_ID, connection=runtime.app_redis).get_status() is JobStatus.STARTED
     assert recorder.wait_finished() == (JOB_ID, True, None)
     assert runtime.worker.join(10)
     assert queued_ids(runtime) == [] and len(recorder.finished) == 1

@@ -401,6 +401,37 @@ def test_after_a_long_429_the_retry_fetches_only_the_missing_pages(sandbox, back
     assert sync_value(runtime) == "done" and queue.next_retry_at(runtime.app_redis) is None
 
 
+def test_a_resume_after_the_library_changed_still_stores_the_exact_library(sandbox, open_runtime):
+    runtime, recorder = linked(open_runtime)
+    sandbox.faults.rate_limit, sandbox.faults.retry_after = (3, 30.0), 3600
+    runtime.worker.start()
+    assert_failed(runtime, recorder, "ratelimited")
+    assert checkpoint_pages(runtime)
+
+    sandbox.faults.rate_limit = sandbox.faults.retry_after = None
+    sandbox.add_tracks(5)  # liked meanwhile: every kept page is now shifted
+    sandbox.remove_tracks(2, at=140)
+    runtime.sync()
+    assert recorder.wait_finished(2)[1]
+    assert stored_items(Backend("local", None), runtime)[1] == sandbox.items()
+    assert not checkpoint_pages(runtime)
+
+
+def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(sandbox, open_runtime):
+    """No scheduler process: the embedded worker's own timer picks the retry up."""
+    runtime, recorder = linked(open_runtime, FAVDESK_MAX_RATE_LIMIT_WAIT="0")
+    sandbox.faults.rate_limit, sandbox.faults.retry_after = (2, 30.0), 2
+    runtime.worker.start()
+    status = assert_failed(runtime, recorder, "ratelimited")
+    resume_at = queue.SyncStatus.parse(status).resume_at.timestamp()
+    sandbox.faults.rate_limit = sandbox.faults.retry_after = None
+
+    assert recorder.wait_finished(2, timeout=15) == (JOB_ID, True, None)
+    assert time.time() >= resume_at
+    assert sync_value(runtime) == "done" and queue.next_retry_at(runtime.app_redis) is None
+    assert stored_items(Backend("local", None), runtime)[1] == sandbox.items()
+
+
 def test_an_import_stopped_between_pages_resumes_where_it_stopped(sandbox, open_runtime):
     sandbox.add_tracks(1000 - TRACKS)
     pages = 20
