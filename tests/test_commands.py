@@ -225,3 +225,19 @@ def test_demo_on_an_empty_data_dir_with_nothing_configured(favdesk_cli):
     assert on_disk.is_relative_to(data_dir) and on_disk.is_file()
     assert size == f"{on_disk.stat().st_size:,} bytes)"
     assert json.loads(on_disk.read_bytes()) == SpotifySandbox().items()  # the demo's library
+
+
+def test_with_no_redis_configured_a_queued_sync_waits_in_the_embedded_redis(
+    sandbox, favdesk_cli, monkeypatch
+):
+    monkeypatch.delenv("REDIS_URL")
+    link_in_process(sandbox)  # each command starts the embedded Redis and stops it on exit
+    assert favdesk_cli("sync").returncode == 0
+    status = json.loads(favdesk_cli("status", "--json").stdout)
+    assert status["redis"]["where"].startswith("unix socket ")  # favdesk's own server
+    assert status["counts"]["queued"] == 1
+
+    assert favdesk_cli("worker", "--burst").returncode == 0
+    status = json.loads(favdesk_cli("status", "--json").stdout)
+    assert (status["counts"]["queued"], status["counts"]["finished"]) == (0, 1)
+    assert status["syncs"][USER]["state"] == "done"
