@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -152,7 +151,7 @@ class Backend:
 
     def read(self, key: str) -> bytes:
         if self.server is None:
-            return (Path(load_settings().storage_dir) / BUCKET / key).read_bytes()
+            return (load_settings().storage_dir / BUCKET / key).read_bytes()
         return self.server.object_path(BUCKET, key).read_bytes()
 
     def content_type(self, key: str) -> str:
@@ -165,23 +164,20 @@ class Backend:
         return response.headers["content-type"]
 
 
-@pytest.fixture(params=["local", "supabase"])
-def backend(request, tmp_path, monkeypatch):
-    if request.param == "local":
-        yield Backend("local", None)
-        return
-    with StorageSandbox(tmp_path / "storage-server") as server:
-        for name, value in supabase_env(server).items():
-            monkeypatch.setenv(name, value)
-        yield Backend("supabase", server)
-
-
 @pytest.fixture
 def storage_server(tmp_path, monkeypatch):
+    """A Supabase Storage stand-in favdesk is configured for."""
     with StorageSandbox(tmp_path / "storage-server") as server:
         for name, value in supabase_env(server).items():
             monkeypatch.setenv(name, value)
         yield server
+
+
+@pytest.fixture(params=["local", "supabase"])
+def backend(request) -> Backend:
+    if request.param == "local":
+        return Backend("local", None)
+    return Backend("supabase", request.getfixturevalue("storage_server"))
 
 
 def linked(open_runtime, **env: str) -> tuple[Runtime, Recorder]:
@@ -252,24 +248,24 @@ def test_a_second_sync_on_the_same_day_replaces_that_days_file(sandbox, backend,
     assert items == sandbox.items() and len(items) == TRACKS + 4
 
 
-def test_a_stock_rq_worker_runs_the_import_in_demo_mode(redis_url, monkeypatch, open_runtime):
+def test_a_stock_rq_worker_runs_the_import_in_demo_mode(redis_url, open_runtime):
     """A worker that is not favdesk's builds the services itself, stand-in included."""
     runtime, _ = open_runtime(REDIS_URL=redis_url)  # demo mode: no SPOTIFY_CLIENT_ID
     result = runtime.link(open_browser=browser, run_import_here=False)
     runtime.close()  # the app quits; its Spotify stand-in stops with it
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    conn = redis.Redis.from_url(redis_url)
-    try:
-        SimpleWorker([queue.QUEUE_NAME], connection=conn).work(burst=True)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-    job = Job.fetch(result.job_id, connection=conn)
-    assert job.get_status() is JobStatus.FINISHED, job.meta
-    stored = runtime.settings.storage_dir / BUCKET / job.return_value()["key"].partition("/")[2]
-    assert json.loads(stored.read_bytes()) == SpotifySandbox().items()
-    assert conn.get(queue.sync_key(result.account.user_id)) == b"done"
+    with redis.Redis.from_url(redis_url) as conn:
+        try:
+            SimpleWorker([queue.QUEUE_NAME], connection=conn).work(burst=True)
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        job = Job.fetch(result.job_id, connection=conn)
+        assert job.get_status() is JobStatus.FINISHED, job.meta
+        assert conn.get(queue.sync_key(result.account.user_id)) == b"done"
+    key = job.return_value()["key"].removeprefix(f"{BUCKET}/")
+    assert json.loads(Backend("local", None).read(key)) == SpotifySandbox().items()
 
 
 # --- failures --------------------------------------------------------------------------------
@@ -349,7 +345,7 @@ def test_storage_failures_set_error_storage_and_keep_the_fetched_pages(
         runtime.worker.start()
         assert assert_failed(runtime, recorder, "storage") == "error:storage"
     assert words in recorder.finished[0][2]
-    assert len(checkpoint_pages(runtime)) == PAGES  # a retry uploads without fetching again
+    assert len(checkpoint_pages(runtime)) == PAGES  # a retry re-reads only page 0
 
 
 @pytest.mark.parametrize("quota", [False, True], ids=["retry-after-an-hour", "quota-exceeded"])
