@@ -1,4 +1,9 @@
-"""The GUI survives a long session although this PySide6 drops references to None and True."""
+"""A long session of Qt calls and signals keeps None and True alive.
+
+PySide6-Essentials 6.12.0 on CPython 3.11 hands back None from void methods, and True from
+Signal.emit(), without a reference of its own: after some thousands of calls the interpreter
+aborts ("none_dealloc"). 6.11.3 does not; this test fails on a build that does.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +12,19 @@ import sys
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel
 
-from favdesk.gui import SINGLETONS_PROTECTED
-from favdesk.gui.refcounts import loses_references
-
 
 class Events(QObject):
     happened = Signal(str)
 
 
-def test_a_long_session_of_qt_calls_and_signals_does_not_abort(qtbot):
+def test_qt_calls_and_signals_do_not_steal_references_to_none_or_true(qtbot):
     label = QLabel()
     events = Events()
     events.happened.connect(label.setText)
-    for n in range(60_000):  # more than None's and True's own references in this process
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
+    for n in range(2_000):
         label.setToolTip("x")
         events.happened.emit(str(n))
-    assert label.text() == "59999"
-    assert sys.getrefcount(None) > 100_000
-    assert sys.getrefcount(True) > 100_000
-
-
-def test_the_fault_is_measured_not_assumed():
-    marker = object()
-    holders = [marker] * 50
-    assert not loses_references(marker, lambda: None)
-    assert loses_references(marker, holders.pop)  # each call gives up one reference
-    assert isinstance(SINGLETONS_PROTECTED, bool)
+    assert label.text() == "1999"
+    assert sys.getrefcount(None) >= none_before - 50
+    assert sys.getrefcount(True) >= true_before - 50
