@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -166,14 +167,17 @@ def test_status_and_files_as_json_after_an_import(sandbox, favdesk_cli, redis_ur
     assert text[1].startswith(f"  {listed['path']}  ")
 
 
-def test_status_with_redis_unreachable_says_so_and_exits_non_zero(
-    favdesk_cli, tmp_path, monkeypatch
-):
-    monkeypatch.setenv("REDIS_URL", f"unix://{tmp_path / 'nobody-home.sock'}")
+def test_status_with_redis_unreachable_says_so_without_the_password(favdesk_cli, monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nobody listens
+    monkeypatch.setenv("REDIS_URL", f"redis://default:s3cret-pass@127.0.0.1:{port}/0")
     result = favdesk_cli("status", "--json")
     assert result.returncode == 1
     health = json.loads(result.stdout)["redis"]
     assert health["reachable"] is False and "is unreachable" in health["error"]
+    assert health["where"] == f"127.0.0.1:{port} db 0"
+    assert "s3cret-pass" not in result.stdout + result.stderr
 
 
 # --- worker ----------------------------------------------------------------------------------
