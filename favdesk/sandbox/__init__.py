@@ -1,5 +1,8 @@
 """Local stand-ins for Spotify and Supabase Storage: real HTTP servers on 127.0.0.1.
 
+Both are `favdesk.sandbox.server.LoopbackServer`s (the shared HTTP plumbing); the Storage one
+is `favdesk.sandbox.storage.StorageSandbox`.
+
 `SpotifySandbox`, `Faults`, `Stats` and `DEMO_CLIENT_ID` come from `favdesk.sandbox.spotify`,
 `follow_login` from `favdesk.sandbox.browser`. They load on first use, so
 `python -m favdesk.sandbox.spotify` does not import its own module twice.

@@ -18,17 +18,16 @@ import os
 import random
 import secrets
 import signal
-import socket
-import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit
+
+from favdesk.sandbox.server import LoopbackServer, Reply
 
 DEMO_CLIENT_ID = "favdesk-demo"
 DEFAULT_REDIRECT_URIS = ("http://127.0.0.1/callback",)
@@ -425,14 +424,6 @@ class _AccessToken:
     expires_at: float
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _OAuthError(Exception):
     """An RFC 6749 token-endpoint error."""
 
@@ -454,7 +445,7 @@ class _ApiError(Exception):
         self.reason = reason
         self.retry_after = retry_after
 
-    def reply(self) -> _Reply:
+    def reply(self) -> Reply:
         error: dict[str, object] = {"status": self.status, "message": self.message}
         if self.reason:
             error["reason"] = self.reason
@@ -462,14 +453,14 @@ class _ApiError(Exception):
         return _json(self.status, {"error": error}, headers)
 
 
-def _json(status: int, body: object, headers: dict[str, str] | None = None) -> _Reply:
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
     data = json.dumps(body, ensure_ascii=False).encode()
-    return _Reply(status, data, headers=headers or {})
+    return Reply(status, data, headers=headers or {})
 
 
-def _html(status: int, text: str) -> _Reply:
+def _html(status: int, text: str) -> Reply:
     page = f"<!doctype html><title>Spotify</title><h1>{text}</h1>"
-    return _Reply(status, page.encode(), "text/html; charset=utf-8")
+    return Reply(status, page.encode(), "text/html; charset=utf-8")
 
 
 def _s256(verifier: str) -> str:
@@ -504,63 +495,10 @@ def _redirect_allowed(requested: str, registered: tuple[str, ...]) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], sandbox: SpotifySandbox) -> None:
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients hanging up (or `stop()` dropping them) is normal; report anything else."""
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True  # headers and body go out in two writes
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._answer("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._answer("POST")
-
-    def _answer(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        reply = self.server.sandbox.handle(method, self.path, self.headers, body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Quiet: request lines carry codes and states."""
-
-
-class SpotifySandbox:
+class SpotifySandbox(LoopbackServer):
     """The stand-in server; `start()` it (or use `with`), point a client at its URLs."""
+
+    thread_name = "spotify-sandbox"
 
     def __init__(
         self,
@@ -576,6 +514,7 @@ class SpotifySandbox:
         port: int = 0,
         redirect_uris: tuple[str, ...] = DEFAULT_REDIRECT_URIS,
     ) -> None:
+        super().__init__(port)
         self.client_id = client_id
         self.client_secret = client_secret
         self.user_id = user_id
@@ -585,7 +524,6 @@ class SpotifySandbox:
         self.faults = Faults()
         self.stats = Stats()
         self.last_authorize: dict[str, str] | None = None
-        self._port = port
         self._state_path = Path(state_dir) / STATE_FILE if state_dir else None
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
@@ -596,56 +534,17 @@ class SpotifySandbox:
         self._blocked_from = 0.0
         self._blocked_until = 0.0
         self._in_flight = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.library = self._load_state(seed, tracks)
         with self._lock:
             self._save_state()
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> SpotifySandbox:
-        """Bind 127.0.0.1 and serve in a daemon thread."""
-        self._server = _Server(("127.0.0.1", self._port), self)
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="spotify-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open connections."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._server.connections_lock:
-            for connection in list(self._server.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> SpotifySandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
-
     @property
     def accounts_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     # -- helpers for tests and the demo ----------------------------------------------------
 
@@ -691,7 +590,7 @@ class SpotifySandbox:
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Message, body: bytes) -> _Reply:
+    def handle(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
         """Answer one HTTP request."""
         self.stats.bump("requests")
         parts = urlsplit(target)
@@ -706,7 +605,7 @@ class SpotifySandbox:
 
     # -- accounts service --------------------------------------------------------------------
 
-    def _authorize(self, query: dict[str, str]) -> _Reply:
+    def _authorize(self, query: dict[str, str]) -> Reply:
         self.stats.bump("authorize_requests")
         self.last_authorize = dict(query)
         if query.get("client_id") != self.client_id:
@@ -743,14 +642,14 @@ class SpotifySandbox:
         return None
 
     @staticmethod
-    def _redirect(redirect_uri: str, params: dict[str, str], state: str | None) -> _Reply:
+    def _redirect(redirect_uri: str, params: dict[str, str], state: str | None) -> Reply:
         if state is not None:
             params["state"] = state
         separator = "&" if "?" in redirect_uri else "?"
         location = f"{redirect_uri}{separator}{urlencode(params)}"
-        return _Reply(302, b"", "text/plain", {"Location": location})
+        return Reply(302, b"", "text/plain", {"Location": location})
 
-    def _token(self, headers: Message, body: bytes) -> _Reply:
+    def _token(self, headers: Message, body: bytes) -> Reply:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         grant_type = form.get("grant_type", "")
         self.stats.bump_grant(grant_type or "missing")
@@ -838,7 +737,7 @@ class SpotifySandbox:
 
     # -- Web API -----------------------------------------------------------------------------
 
-    def _api(self, method: str, path: str, query: dict[str, str], headers: Message) -> _Reply:
+    def _api(self, method: str, path: str, query: dict[str, str], headers: Message) -> Reply:
         self._arrive(path, query)
         try:
             if self.faults.latency > 0:
@@ -877,7 +776,7 @@ class SpotifySandbox:
         self.library.add(faults.mutate_add)
         self._save_state()
 
-    def _count_reply(self, reply: _Reply) -> None:
+    def _count_reply(self, reply: Reply) -> None:
         """Record 429s (and the wait they announce) and 5xx answers."""
         if reply.status >= 500:
             self.stats.bump("server_errors")
@@ -891,11 +790,11 @@ class SpotifySandbox:
                 self._blocked_from = now + RETRY_AFTER_GRACE
             self._blocked_until = max(self._blocked_until, until)
 
-    def _api_reply(self, method: str, path: str, query: dict[str, str], headers: Message) -> _Reply:
+    def _api_reply(self, method: str, path: str, query: dict[str, str], headers: Message) -> Reply:
         self._check_rate()
         scope = self._authenticate(headers.get("Authorization"))
         if self.faults.not_allowlisted:
-            return _Reply(403, NOT_REGISTERED.encode(), "text/plain; charset=utf-8")
+            return Reply(403, NOT_REGISTERED.encode(), "text/plain; charset=utf-8")
         self._maybe_fail()
         if path == "/v1/me" and method == "GET":
             return _json(200, self._me())
@@ -970,7 +869,7 @@ class SpotifySandbox:
             me["account_id"] = self.account_id
         return me
 
-    def _tracks(self, query: dict[str, str]) -> _Reply:
+    def _tracks(self, query: dict[str, str]) -> Reply:
         limit = _int_param(query, "limit", 20, "Invalid limit")
         offset = _int_param(query, "offset", 0, "Invalid offset")
         if not 1 <= limit <= 50:
@@ -981,7 +880,7 @@ class SpotifySandbox:
         with self._lock:
             total = len(self.library)
             items = self.library.window(offset, limit)
-        return _Reply(200, self._page_body(items, offset, limit, total))
+        return Reply(200, self._page_body(items, offset, limit, total))
 
     def _page_body(self, items: list[bytes], offset: int, limit: int, total: int) -> bytes:
         """A `PagingSavedTrackObject`, assembled from cached item bytes."""

@@ -19,19 +19,18 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from favdesk.sandbox.server import LoopbackServer, Reply, ReplyHandler
 from favdesk.storage.local import write_atomic
 
 DEMO_SERVICE_ROLE_KEY = "favdesk-demo-service-role"
@@ -42,6 +41,7 @@ DEFAULT_MAX_OBJECT_SIZE = 50 * 1024 * 1024
 _VALID_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]+")
 _VALID_BUCKET = re.compile(r"[A-Za-z0-9_.!*'() &$@=;:+,?-]{1,100}")
 _SORT_COLUMNS = ("name", "updated_at", "created_at", "last_accessed_at")
+_JSON_TYPE = "application/json; charset=utf-8"
 
 
 def _now_iso() -> str:
@@ -56,14 +56,6 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _StorageFailure(Exception):
     """A renderable Storage error: HTTP 400 (500 stays 500), the real status in the body."""
 
@@ -71,7 +63,7 @@ class _StorageFailure(Exception):
         super().__init__(message)
         self.status, self.error, self.message, self.code = status, error, message, code
 
-    def reply(self) -> _Reply:
+    def reply(self) -> Reply:
         body = {
             "statusCode": self.status,
             "error": self.error,
@@ -88,13 +80,13 @@ class _SchemaFailure(Exception):
         super().__init__(message)
         self.message = message
 
-    def reply(self) -> _Reply:
+    def reply(self) -> Reply:
         body = {"statusCode": 400, "code": "FST_ERR_VALIDATION", "error": "Bad Request"}
         return _json(400, {**body, "message": self.message})
 
 
-def _json(status: int, body: object, headers: dict[str, str] | None = None) -> _Reply:
-    return _Reply(status, json.dumps(body).encode(), headers=headers or {})
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(body).encode(), _JSON_TYPE, headers or {})
 
 
 def _bucket_not_found() -> _StorageFailure:
@@ -126,60 +118,14 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[bytes, s
     return fields
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
+class _Handler(ReplyHandler):
+    """Storage also takes signed uploads (PUT) and deletes (DELETE)."""
 
-    def __init__(self, address: tuple[str, int], sandbox: StorageSandbox) -> None:
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out as two writes: without this, Nagle plus delayed ACKs add 40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._answer("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._answer("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._answer("PUT")
+    def do_PUT(self) -> None:  # noqa: N802 (http.server's naming)
+        self.answer("PUT")
 
     def do_DELETE(self) -> None:  # noqa: N802
-        self._answer("DELETE")
-
-    def _answer(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        reply = self.server.sandbox.handle(method, self.path, self.headers, body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        """Quiet: request lines carry upload tokens."""
+        self.answer("DELETE")
 
 
 @dataclass
@@ -202,8 +148,11 @@ class _Request:
         return parsed
 
 
-class StorageSandbox:
+class StorageSandbox(LoopbackServer):
     """The stand-in server; `start()` it (or use `with`), then `create_client(sandbox.url, key)`."""
+
+    handler_class = _Handler
+    thread_name = "storage-sandbox"
 
     def __init__(
         self,
@@ -214,6 +163,7 @@ class StorageSandbox:
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.root = Path(root)
         self.service_role_key = service_role_key or DEMO_SERVICE_ROLE_KEY
         self.signed_upload_ttl = signed_upload_ttl
@@ -224,12 +174,9 @@ class StorageSandbox:
         self.issued_tokens: list[str] = []
         #: Called as (method, path, HTTP status) after each answer is ready, before it is sent.
         self.on_request: Callable[[str, str, int], None] | None = None
-        self._port = port
         self._jwt_secret = secrets.token_bytes(32)
         self._expire_next = 0
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._buckets: dict[str, dict] = {}
         self._objects: dict[str, dict[str, dict]] = {}
         self._load_state()
@@ -246,50 +193,10 @@ class StorageSandbox:
         )
         self._routes = [(m, re.compile(p), action, auth) for m, p, action, auth in routes]
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> StorageSandbox:
-        """Bind 127.0.0.1 and serve in a daemon thread."""
-        self._server = _Server(("127.0.0.1", self._port), self)
-        self._port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits for one poll: keep it short
-            name="storage-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open connections."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._server.connections_lock:
-            for connection in list(self._server.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> StorageSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._port
-
     @property
     def url(self) -> str:
         """The project URL to give `create_client` (it appends `/storage/v1/`)."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self.port}"
 
     # -- helpers for tests and the demo ----------------------------------------------------
 
@@ -304,7 +211,7 @@ class StorageSandbox:
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: Message, body: bytes) -> _Reply:
+    def handle(self, method: str, raw_path: str, headers: Message, body: bytes) -> Reply:
         """Answer one request, then tell `on_request` (before the reply goes out)."""
         path = urlsplit(raw_path).path
         with self._lock:
@@ -314,7 +221,7 @@ class StorageSandbox:
             self.on_request(method, path, reply.status)
         return reply
 
-    def _dispatch(self, method: str, raw_path: str, headers: Message, body: bytes) -> _Reply:
+    def _dispatch(self, method: str, raw_path: str, headers: Message, body: bytes) -> Reply:
         parts = urlsplit(raw_path)
         path = parts.path.removeprefix(API_PREFIX)
         for route_method, pattern, action, needs_auth in self._routes:
@@ -341,18 +248,18 @@ class StorageSandbox:
 
     # -- buckets ---------------------------------------------------------------------------
 
-    def _list_buckets(self, request: _Request) -> _Reply:
+    def _list_buckets(self, request: _Request) -> Reply:
         with self._lock:
             return _json(200, list(self._buckets.values()))
 
-    def _get_bucket(self, request: _Request) -> _Reply:
+    def _get_bucket(self, request: _Request) -> Reply:
         with self._lock:
             bucket = self._buckets.get(request.params["bucket"])
         if bucket is None:
             raise _bucket_not_found()
         return _json(200, bucket)
 
-    def _create_bucket(self, request: _Request) -> _Reply:
+    def _create_bucket(self, request: _Request) -> Reply:
         body = request.json()
         bucket_id = str(body.get("id") or body.get("name") or "")
         if not _VALID_BUCKET.fullmatch(bucket_id):
@@ -380,7 +287,7 @@ class StorageSandbox:
 
     # -- signed uploads --------------------------------------------------------------------
 
-    def _sign(self, request: _Request) -> _Reply:
+    def _sign(self, request: _Request) -> Reply:
         """Sign an upload URL; the insert is checked now, so an existing key without upsert: 409."""
         bucket, key = request.params["bucket"], self._valid_key(request.params["key"])
         upsert = request.header("x-upsert").lower() == "true"
@@ -399,7 +306,7 @@ class StorageSandbox:
         url = f"/object/upload/sign/{bucket}/{quote(key)}?token={token}"
         return _json(200, {"url": url, "token": token})
 
-    def _put_signed(self, request: _Request) -> _Reply:
+    def _put_signed(self, request: _Request) -> Reply:
         """Store an upload made with a signed token (no key needed; upsert comes from the token)."""
         bucket, key = request.params["bucket"], self._valid_key(request.params["key"])
         claims = self._verify_jwt((request.query.get("token") or [""])[0])
@@ -456,7 +363,7 @@ class StorageSandbox:
 
     # -- reading and deleting --------------------------------------------------------------
 
-    def _list(self, request: _Request) -> _Reply:
+    def _list(self, request: _Request) -> Reply:
         """Direct children of `prefix`: files, and folders as rows with `id: null`."""
         body = request.json()
         if not isinstance(body.get("prefix"), str):
@@ -475,7 +382,7 @@ class StorageSandbox:
         rows.sort(key=lambda row: row[column] or "", reverse=sort.get("order") == "desc")
         return _json(200, rows[int(offset) : int(offset) + limit])
 
-    def _download(self, request: _Request) -> _Reply:
+    def _download(self, request: _Request) -> Reply:
         bucket, key = request.params["bucket"], self._valid_key(request.params["key"])
         with self._lock:
             if bucket not in self._buckets:
@@ -486,9 +393,9 @@ class StorageSandbox:
             data = self.object_path(bucket, key).read_bytes()
         info = meta["metadata"]
         headers = {"Cache-Control": info["cacheControl"], "ETag": info["eTag"]}
-        return _Reply(200, data, content_type=info["mimetype"], headers=headers)
+        return Reply(200, data, content_type=info["mimetype"], headers=headers)
 
-    def _delete(self, request: _Request) -> _Reply:
+    def _delete(self, request: _Request) -> Reply:
         """Delete the keys in `prefixes`; only the rows actually deleted come back."""
         bucket = request.params["bucket"]
         prefixes = request.json().get("prefixes")
