@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from favdesk.errors import FavdeskError
-from favdesk.queue import JobInfo, SyncState, SyncStatus
+from favdesk.queue import JobInfo, SyncState, SyncStatus, import_state
 from favdesk.runtime import Runtime, StatusSnapshot
 from favdesk.secret import Secret
 from favdesk.settings import Settings
@@ -75,21 +75,18 @@ def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> tuple[SyncSt
     """Print progress until the job ends; the in-process worker runs it unless another did."""
     last = None
     while True:
-        snapshot = runtime.status()
-        if not snapshot.redis.reachable:
-            raise FavdeskError(f"Redis became unreachable: {snapshot.redis.error}")
-        job = next((j for j in snapshot.jobs if j.id == job_id), None)
-        progress = snapshot.progress.get(user_id)
-        line = progress_line(progress)
+        state = import_state(runtime.app_redis, user_id, job_id)
+        if state.job is None:
+            raise FavdeskError(f"The import {job_id} was deleted before it finished")
+        line = progress_line(state.progress)
         if line and line != last:
             print(line, flush=True)
             last = line
-        if job is not None and job.state.value in ("finished", "failed", "canceled", "stopped"):
-            status = snapshot.syncs.get(user_id, SyncStatus(SyncState.IDLE))
-            if status.state is SyncState.DONE:
+        if state.job.state.value in ("finished", "failed", "canceled", "stopped"):
+            if state.sync.state is SyncState.DONE:
                 newest = runtime.files(user_id)[0]
-                print(f"done: {job.tracks} tracks -> {newest.path}")
-            return status, job
+                print(f"done: {state.job.tracks} tracks -> {newest.path}")
+            return state.sync, state.job
         time.sleep(WAIT_POLL)
 
 

@@ -16,11 +16,9 @@ import redis
 from favdesk import queue
 from favdesk.errors import (
     FavdeskError,
-    KeyringUnavailable,
     NetworkError,
     NotAllowListed,
     RedisUnavailable,
-    SettingsError,
     SpotifyAuthError,
     SpotifyError,
 )
@@ -36,6 +34,8 @@ class ApiResponse:
 
     status: int
     body: dict[str, Any] = field(default_factory=dict)
+    #: The error behind a 4xx/5xx, for in-process callers that want its type (never serialised).
+    error: FavdeskError | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -58,27 +58,26 @@ def import_spotify(runtime, request: Mapping[str, Any]) -> ApiResponse:
         )
     except FavdeskError as error:
         return error_response(error)
-    if not account.user_id:
-        return ApiResponse(401, {"error": "no user: Spotify did not say which account this is"})
     try:
         result = queue.enqueue_import(runtime.app_redis, account.user_id)
     except (redis.RedisError, RedisUnavailable) as error:
-        reason = redis_reason(error)
-        return ApiResponse(503, {"error": f"Spotify is linked, but no import was queued: {reason}"})
+        unqueued = RedisUnavailable(
+            f"Spotify is linked, but no import was queued: {redis_reason(error)}"
+        )
+        return ApiResponse(503, {"error": str(unqueued)}, unqueued)
     return ApiResponse(202, {"jobId": result.job_id, "userId": account.user_id})
 
 
 def error_response(error: FavdeskError) -> ApiResponse:
     """The status the web route gives for each kind of failure."""
+    status = 500  # settings, keyring and anything else on favdesk's side
     if isinstance(error, NotAllowListed):
-        return ApiResponse(403, {"error": str(error)})
-    if isinstance(error, SpotifyAuthError):
-        return ApiResponse(400, {"error": str(error)})
-    if isinstance(error, NetworkError | SpotifyError):
-        return ApiResponse(502, {"error": str(error)})
-    if isinstance(error, SettingsError | KeyringUnavailable):
-        return ApiResponse(500, {"error": str(error)})
-    return ApiResponse(500, {"error": str(error)})
+        status = 403
+    elif isinstance(error, SpotifyAuthError):
+        status = 400
+    elif isinstance(error, NetworkError | SpotifyError):
+        status = 502
+    return ApiResponse(status, {"error": str(error)}, error)
 
 
 def redis_reason(error: Exception) -> str:

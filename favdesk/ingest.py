@@ -25,7 +25,7 @@ from favdesk.errors import FavdeskError, NoAccount, RateLimited
 from favdesk.settings import Settings
 from favdesk.spotify.auth import AccountsClient, SpotifyApp, TokenProvider
 from favdesk.spotify.library import LibraryFetcher
-from favdesk.storage import BUCKET, Storage, raw_key
+from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
 from favdesk.worker import JobContext, current_job_context
 
 PREFIX = "[spotify-ingest]"
@@ -87,6 +87,7 @@ def fetch_library(
     services: IngestServices, user_id: str, reporter: ProgressReporter, context: JobContext
 ) -> list[dict]:
     """Every liked track, resuming from the pages an earlier attempt kept."""
+    check_user_id(user_id)  # a key Storage would refuse fails now, not after the whole fetch
     account = services.accounts.by_user_id(user_id)
     if account is None:
         raise NoAccount(f"No Spotify account is linked for user {user_id}: link Spotify first")
@@ -113,10 +114,17 @@ def fetch_library(
 def upload(storage: Storage, user_id: str, items: list[dict]) -> str:
     """Upload the items exactly as Spotify sent them, as today's (UTC) file; replaces it."""
     key = raw_key(user_id, datetime.now(UTC).date())
-    data = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = encode_items(items)
     storage.ensure_bucket()
     storage.upload_json(key, data)
     return key
+
+
+def encode_items(items: list[dict]) -> bytes:
+    """The compact JSON array, encoded item by item so that the worker thread gives up the GIL
+    between items: one `json.dumps` of 10,000 songs would freeze the app's window meanwhile."""
+    parts = [json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in items]
+    return ("[" + ",".join(parts) + "]").encode("utf-8")
 
 
 def fail(

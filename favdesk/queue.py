@@ -466,6 +466,27 @@ def _job_info(conn: redis.Redis, job_id: str, raw: dict[bytes, bytes]) -> JobInf
     )
 
 
+@dataclass(frozen=True)
+class ImportState:
+    """One import as `favdesk sync --wait` follows it; `job` is None once the job is gone."""
+
+    sync: SyncStatus
+    progress: Progress | None
+    job: JobInfo | None
+
+
+@redis_call
+def import_state(conn: redis.Redis, user_id: str, job_id: str) -> ImportState:
+    """GET + 2 x HGETALL in one round trip: cheap enough to read once a second while waiting."""
+    pipe = conn.pipeline(transaction=False)
+    pipe.get(sync_key(user_id))
+    pipe.hgetall(progress_key(user_id))
+    pipe.hgetall(f"rq:job:{job_id}")
+    sync_raw, progress_raw, job_raw = pipe.execute()
+    job = _job_info(conn, job_id, job_raw)
+    return ImportState(SyncStatus.parse(sync_raw), Progress.parse(progress_raw), job)
+
+
 def _failure(job: Job, meta: Mapping[str, Any]) -> str | None:
     """Why a failed job failed (a re-queued job keeps its last error in meta: not shown)."""
     if job.get_status(refresh=False) is not JobStatus.FAILED:

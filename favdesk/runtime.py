@@ -114,7 +114,7 @@ class Runtime:
             request = {"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri}
             response = self.import_spotify(request)
             if not response.ok:
-                raise FavdeskError(response.body["error"])
+                raise response.error or FavdeskError(response.body["error"])
             if run_import_here:
                 self.worker.start()
             account = self.accounts.by_user_id(response.body["userId"])

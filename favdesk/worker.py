@@ -253,6 +253,14 @@ class EmbeddedWorker(SimpleWorker):
 
     # RQ hooks, in the order a work loop calls them
 
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """favdesk's own errors are expected outcomes with a plain message: one line, no
+        traceback (the job's record keeps it); anything else gets RQ's full report."""
+        if isinstance(exc_info[1], FavdeskError):
+            self.log.warning("job %s failed: %s", job.id, exc_info[1])
+            return
+        super().handle_exception(job, *exc_info)
+
     def run_maintenance_tasks(self) -> None:
         self.recover_abandoned()
         super().run_maintenance_tasks()

@@ -192,3 +192,13 @@ def test_redis_url_pointing_nowhere_answers_503_quickly(sandbox, tmp_path, open_
     assert time.monotonic() - started < 3  # the app's client fails fast, it does not hang
     assert response.status == 503 and "Spotify is linked" in response.body["error"]
     assert runtime.accounts.by_user_id(USER) is not None
+
+
+def test_link_through_the_runtime_raises_the_import_apis_typed_error(sandbox, runtime):
+    from favdesk.errors import NotAllowListed
+    from favdesk.sandbox import follow_login
+
+    sandbox.faults.not_allowlisted = True
+    with pytest.raises(NotAllowListed, match="allow-list"):
+        runtime.link(open_browser=lambda url: bool(follow_login(url)), timeout=30)
+    assert_nothing_linked_or_queued(runtime)

@@ -552,3 +552,11 @@ def test_an_unexpected_failure_still_ends_syncing_and_fails_the_job(sandbox, ope
     runtime.worker.start()
     assert assert_failed(runtime, recorder, "failed") == "error:failed"
     assert "unexpected" in recorder.finished[0][2]
+
+
+def test_a_user_id_storage_would_refuse_fails_before_fetching_anything():
+    from favdesk.errors import StorageError
+    from favdesk.ingest import fetch_library
+
+    with pytest.raises(StorageError, match="cannot be used in a storage key"):
+        fetch_library(None, "../escape", None, None)  # type: ignore[arg-type]

@@ -175,7 +175,7 @@ def test_burst_in_a_thread_runs_a_job_and_reports_it(app, make_controller):
     assert threading.current_thread() is threading.main_thread()  # no signal reached pytest
 
 
-def test_failed_job_is_reported_with_its_reason(app, make_controller):
+def test_failed_job_is_reported_with_its_reason(app, make_controller, caplog):
     controller, recorder = make_controller()
     queue.enqueue_import(app, "u1", func=jobs.no_account)
     controller.start()
@@ -183,6 +183,8 @@ def test_failed_job_is_reported_with_its_reason(app, make_controller):
     assert not ok and error.startswith("No Spotify account is linked")
     assert job_status(app, "u1") is JobStatus.FAILED
     assert controller.join(10) and controller.state is WorkerState.IDLE
+    assert "Traceback" not in caplog.text  # an expected outcome gets one plain line
+    assert "No Spotify account is linked" in caplog.text
 
 
 def test_kick_runs_new_work_and_idle_kicks_cost_no_thread(app, make_controller):
