@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -12,23 +11,25 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from favdesk.accounts import AccountStore
 from favdesk.errors import NetworkError, ReauthRequired, SpotifyAuthError
-from favdesk.link import complete_link
 from favdesk.sandbox import SpotifySandbox
 from favdesk.secret import Secret
-from favdesk.settings import settings_from_values
 from favdesk.spotify.auth import (
     AccountsClient,
     SpotifyApp,
-    TokenProvider,
     Tokens,
     code_challenge,
     new_state,
     new_verifier,
 )
-
-REDIRECT = "http://127.0.0.1:43123/callback"
+from tests.support.net import closed_port
+from tests.support.spotify_tokens import (
+    REDIRECT_URI,
+    authorize_code,
+    link_account,
+    login,
+    sandbox_app,
+)
 
 
 @pytest.fixture
@@ -37,56 +38,8 @@ def sandbox():
         yield server
 
 
-def app_for(sandbox: SpotifySandbox, **changes) -> SpotifyApp:
-    values = {
-        "client_id": sandbox.client_id,
-        "client_secret": None,
-        "accounts_url": sandbox.accounts_url,
-        "api_url": sandbox.api_url,
-        "redirect_uri": REDIRECT,
-        **changes,
-    }
-    return SpotifyApp(**values)
-
-
-def authorize(app: SpotifyApp, verifier: str, redirect_uri: str = REDIRECT) -> str:
-    """Play the browser's part up to the redirect and return the code it carries."""
-    state = new_state()
-    with AccountsClient(app) as accounts:
-        url = accounts.authorize_url(
-            redirect_uri=redirect_uri, state=state, code_challenge=code_challenge(verifier)
-        )
-    location = httpx.get(url).headers["Location"]
-    query = parse_qs(urlsplit(location).query)
-    assert query["state"] == [state]
-    return query["code"][0]
-
-
-def link_account(sandbox: SpotifySandbox, tmp_path) -> tuple[AccountStore, str, SpotifyApp]:
-    """Link the stand-in's user through the real exchange and return (store, spotify_id, app)."""
-    app = app_for(sandbox)
-    settings = settings_from_values({"FAVDESK_DATA_DIR": str(tmp_path / "data")})
-    store = AccountStore(settings.database_path)
-    verifier = new_verifier()
-    account = complete_link(
-        settings,
-        app,
-        authorize(app, verifier),
-        code_verifier=verifier,
-        redirect_uri=REDIRECT,
-        store=store,
-    )
-    return store, account.spotify_id, app
-
-
 def refreshes(sandbox: SpotifySandbox) -> int:
     return sandbox.stats.token_requests.get("refresh_token", 0)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- PKCE and the authorize URL ------------------------------------------------------------
@@ -112,21 +65,23 @@ def test_state_is_fresh_and_high_entropy():
 
 
 def test_authorize_url_asks_for_pkce_s256_state_and_library_scope_only(sandbox):
-    app = app_for(sandbox)
-    url = AccountsClient(app).authorize_url(redirect_uri=REDIRECT, state="st", code_challenge="ch")
+    app = sandbox_app(sandbox)
+    url = AccountsClient(app).authorize_url(
+        redirect_uri=REDIRECT_URI, state="st", code_challenge="ch"
+    )
     assert url.startswith(f"{sandbox.accounts_url}/authorize?")
     query = parse_qs(urlsplit(url).query)
     assert query == {
         "client_id": [sandbox.client_id],
         "response_type": ["code"],
-        "redirect_uri": [REDIRECT],
+        "redirect_uri": [REDIRECT_URI],
         "state": ["st"],
         "scope": ["user-library-read"],
         "code_challenge_method": ["S256"],
         "code_challenge": ["ch"],
     }
     switch = AccountsClient(app).authorize_url(
-        redirect_uri=REDIRECT, state="st", code_challenge="ch", show_dialog=True
+        redirect_uri=REDIRECT_URI, state="st", code_challenge="ch", show_dialog=True
     )
     assert parse_qs(urlsplit(switch).query)["show_dialog"] == ["true"]
 
@@ -135,11 +90,11 @@ def test_authorize_url_asks_for_pkce_s256_state_and_library_scope_only(sandbox):
 
 
 def test_exchange_returns_tokens_valid_for_an_hour(sandbox):
-    app = app_for(sandbox)
+    app = sandbox_app(sandbox)
     verifier = new_verifier()
     with AccountsClient(app) as accounts:
         tokens = accounts.exchange_code(
-            authorize(app, verifier), code_verifier=verifier, redirect_uri=REDIRECT
+            authorize_code(app, verifier), code_verifier=verifier, redirect_uri=REDIRECT_URI
         )
     assert tokens.access_token and tokens.refresh_token
     assert tokens.scope == "user-library-read"
@@ -163,14 +118,14 @@ def test_tokens_round_trip_through_json():
     ],
 )
 def test_bad_code_verifier_or_redirect_is_invalid_grant(sandbox, spoil, description):
-    app = app_for(sandbox)
+    app = sandbox_app(sandbox)
     verifier = new_verifier()
-    code = authorize(app, verifier)
+    code = authorize_code(app, verifier)
     with AccountsClient(app) as accounts, pytest.raises(SpotifyAuthError) as caught:
         accounts.exchange_code(
             "not-a-code" if spoil == "code" else code,
             code_verifier=new_verifier() if spoil == "verifier" else verifier,
-            redirect_uri="http://127.0.0.1:9/callback" if spoil == "redirect" else REDIRECT,
+            redirect_uri="http://127.0.0.1:10/callback" if spoil == "redirect" else REDIRECT_URI,
         )
     assert caught.value.error == "invalid_grant"
     assert description in str(caught.value)
@@ -178,21 +133,21 @@ def test_bad_code_verifier_or_redirect_is_invalid_grant(sandbox, spoil, descript
 
 
 def test_a_code_works_only_once(sandbox):
-    app = app_for(sandbox)
+    app = sandbox_app(sandbox)
     verifier = new_verifier()
-    code = authorize(app, verifier)
+    code = authorize_code(app, verifier)
     with AccountsClient(app) as accounts:
-        accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT)
+        accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT_URI)
         with pytest.raises(SpotifyAuthError, match="Invalid authorization code"):
-            accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT)
+            accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT_URI)
 
 
 def test_unknown_client_id_is_invalid_client(sandbox):
     verifier = new_verifier()
-    code = authorize(app_for(sandbox), verifier)
-    stranger = app_for(sandbox, client_id="someone-else")
+    code = authorize_code(sandbox_app(sandbox), verifier)
+    stranger = sandbox_app(sandbox, client_id="someone-else")
     with AccountsClient(stranger) as accounts, pytest.raises(SpotifyAuthError) as caught:
-        accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT)
+        accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT_URI)
     assert caught.value.error == "invalid_client"
     assert "check SPOTIFY_CLIENT_ID" in str(caught.value)
 
@@ -200,24 +155,24 @@ def test_unknown_client_id_is_invalid_client(sandbox):
 def test_client_secret_is_sent_as_basic_auth():
     with SpotifySandbox(client_secret="right-secret") as server:
         verifier = new_verifier()
-        code = authorize(app_for(server), verifier)
-        wrong = app_for(server, client_secret=Secret("wrong-secret"))
+        code = authorize_code(sandbox_app(server), verifier)
+        wrong = sandbox_app(server, client_secret=Secret("wrong-secret"))
         with AccountsClient(wrong) as accounts, pytest.raises(SpotifyAuthError) as caught:
-            accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT)
+            accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT_URI)
         assert caught.value.error == "invalid_client"
         assert "wrong-secret" not in str(caught.value)
 
-        right = app_for(server, client_secret=Secret("right-secret"))
-        code = authorize(right, verifier)
+        right = sandbox_app(server, client_secret=Secret("right-secret"))
+        code = authorize_code(right, verifier)
         with AccountsClient(right) as accounts:
-            tokens = accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT)
+            tokens = accounts.exchange_code(code, code_verifier=verifier, redirect_uri=REDIRECT_URI)
             assert accounts.refresh(tokens.refresh_token).access_token
 
 
 def test_unreachable_accounts_service_is_a_network_error():
-    app = SpotifyApp("id", None, f"http://127.0.0.1:{closed_port()}", "http://x/v1", REDIRECT)
+    app = SpotifyApp("id", None, f"http://127.0.0.1:{closed_port()}", "http://x/v1", REDIRECT_URI)
     with AccountsClient(app) as accounts, pytest.raises(NetworkError) as caught:
-        accounts.exchange_code("secret-code", code_verifier="v" * 43, redirect_uri=REDIRECT)
+        accounts.exchange_code("secret-code", code_verifier="v" * 43, redirect_uri=REDIRECT_URI)
     assert "Could not reach Spotify's accounts service" in str(caught.value)
     assert "secret-code" not in str(caught.value)
     assert caught.value.__cause__ is None
@@ -227,29 +182,24 @@ def test_unreachable_accounts_service_is_a_network_error():
 
 
 def test_refresh_token_kept_when_reply_omits_it(sandbox):
-    app = app_for(sandbox)
-    verifier = new_verifier()
-    with AccountsClient(app) as accounts:
-        tokens = accounts.exchange_code(
-            authorize(app, verifier), code_verifier=verifier, redirect_uri=REDIRECT
-        )
+    tokens = login(sandbox)
+    with AccountsClient(sandbox_app(sandbox)) as accounts:
         fresh = accounts.refresh(tokens.refresh_token)
     assert fresh.refresh_token == tokens.refresh_token
     assert fresh.access_token != tokens.access_token
 
 
 def test_rotated_refresh_token_is_saved_and_the_old_one_dies(sandbox, tmp_path):
-    store, spotify_id, app = link_account(sandbox, tmp_path)
-    old = store.load_tokens(spotify_id)
+    linked = link_account(sandbox, tmp_path)
+    old = linked.tokens()
     sandbox.faults.rotate_refresh_tokens = True
     sandbox.expire_access_tokens()
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
-    new_access = provider.refresh_after_401(old.access_token)
-    saved = store.load_tokens(spotify_id)
+    new_access = linked.provider().refresh_after_401(old.access_token)
+    saved = linked.tokens()
     assert saved.access_token == new_access
     assert saved.refresh_token != old.refresh_token
-    assert store.get(spotify_id).token_expires_at == saved.expires_at
-    with AccountsClient(app) as accounts:
+    assert linked.account().token_expires_at == saved.expires_at
+    with AccountsClient(linked.app) as accounts:
         with pytest.raises(ReauthRequired):
             accounts.refresh(old.refresh_token)
         assert accounts.refresh(saved.refresh_token).access_token
@@ -257,26 +207,23 @@ def test_rotated_refresh_token_is_saved_and_the_old_one_dies(sandbox, tmp_path):
 
 def test_access_token_refreshed_about_a_minute_before_expiry(sandbox, tmp_path):
     sandbox.faults.access_token_ttl = 90
-    store, spotify_id, app = link_account(sandbox, tmp_path)
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
-    linked = store.load_tokens(spotify_id)
-    assert provider.access_token() == linked.access_token
+    linked = link_account(sandbox, tmp_path)
+    first = linked.tokens()
+    assert linked.provider().access_token() == first.access_token
     assert refreshes(sandbox) == 0
 
     sandbox.faults.access_token_ttl = 3600
-    store.save_tokens(
-        spotify_id, Tokens(linked.access_token, linked.refresh_token, time.time() + 50)
-    )
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
-    fresh = provider.access_token()
-    assert fresh != linked.access_token
+    expiring = Tokens(first.access_token, first.refresh_token, time.time() + 50)
+    linked.store.save_tokens(linked.spotify_id, expiring)
+    fresh = linked.provider().access_token()
+    assert fresh != first.access_token
     assert refreshes(sandbox) == 1
-    assert not store.load_tokens(spotify_id).expires_within(3000)
+    assert not linked.tokens().expires_within(3000)
 
 
 def test_refresh_after_401_happens_once_for_eight_threads(sandbox, tmp_path):
-    store, spotify_id, app = link_account(sandbox, tmp_path)
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
+    linked = link_account(sandbox, tmp_path)
+    provider = linked.provider()
     sandbox.expire_access_tokens()
     all_rejected = threading.Barrier(8, timeout=10)
     statuses: list[int] = []
@@ -284,11 +231,11 @@ def test_refresh_after_401_happens_once_for_eight_threads(sandbox, tmp_path):
     def request() -> None:
         with httpx.Client(timeout=10) as http:
             token = provider.access_token()
-            first = http.get(f"{app.api_url}/me", headers=bearer(token))
+            first = http.get(f"{sandbox.api_url}/me", headers=bearer(token))
             all_rejected.wait()
             if first.status_code == 401:
                 token = provider.refresh_after_401(token)
-            statuses.append(http.get(f"{app.api_url}/me", headers=bearer(token)).status_code)
+            statuses.append(http.get(f"{sandbox.api_url}/me", headers=bearer(token)).status_code)
 
     threads = [threading.Thread(target=request) for _ in range(8)]
     for thread in threads:
@@ -300,10 +247,9 @@ def test_refresh_after_401_happens_once_for_eight_threads(sandbox, tmp_path):
 
 
 def test_token_refreshed_by_another_process_is_adopted_without_refreshing(sandbox, tmp_path):
-    store, spotify_id, app = link_account(sandbox, tmp_path)
+    linked = link_account(sandbox, tmp_path)
     sandbox.faults.rotate_refresh_tokens = True
-    first = TokenProvider(AccountsClient(app), store, spotify_id)
-    second = TokenProvider(AccountsClient(app), store, spotify_id)
+    first, second = linked.provider(), linked.provider()
     stale = second.access_token()
     sandbox.expire_access_tokens()
     fresh = first.refresh_after_401(first.access_token())
@@ -312,37 +258,37 @@ def test_token_refreshed_by_another_process_is_adopted_without_refreshing(sandbo
 
 
 def test_revoked_link_marks_account_and_asks_to_link_again(sandbox, tmp_path):
-    store, spotify_id, app = link_account(sandbox, tmp_path)
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
+    linked = link_account(sandbox, tmp_path)
+    provider = linked.provider()
     token = provider.access_token()
     sandbox.revoke_refresh_tokens()
     sandbox.expire_access_tokens()
     with pytest.raises(ReauthRequired) as caught:
         provider.refresh_after_401(token)
     assert "link Spotify again" in str(caught.value)
-    assert spotify_id in str(caught.value)
-    assert store.get(spotify_id).needs_relink
+    assert linked.spotify_id in str(caught.value)
+    assert linked.account().needs_relink
     before = refreshes(sandbox)
     with pytest.raises(ReauthRequired, match="link Spotify again"):
-        TokenProvider(AccountsClient(app), store, spotify_id).access_token()
+        linked.provider().access_token()
     assert refreshes(sandbox) == before
 
 
 def test_tokens_never_appear_in_logs_errors_or_reprs(sandbox, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     sandbox.faults.rotate_refresh_tokens = True
-    store, spotify_id, app = link_account(sandbox, tmp_path)
-    seen = [store.load_tokens(spotify_id)]
-    provider = TokenProvider(AccountsClient(app), store, spotify_id)
+    linked = link_account(sandbox, tmp_path)
+    seen = [linked.tokens()]
+    provider = linked.provider()
     sandbox.expire_access_tokens()
     provider.refresh_after_401(provider.access_token())
-    seen.append(store.load_tokens(spotify_id))
+    seen.append(linked.tokens())
     sandbox.revoke_refresh_tokens()
     sandbox.expire_access_tokens()
     with pytest.raises(ReauthRequired) as caught:
         provider.refresh_after_401(seen[-1].access_token)
     shown = "\n".join(
-        [caplog.text, str(caught.value), repr(caught.value), repr(seen), repr(store.list())]
+        [caplog.text, str(caught.value), repr(caught.value), repr(seen), repr(linked.store.list())]
     )
     secrets_seen = {t.access_token.reveal() for t in seen} | {
         t.refresh_token.reveal() for t in seen

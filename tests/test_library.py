@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from favdesk.accounts import AccountStore
 from favdesk.errors import (
     FetchCancelled,
     NetworkError,
@@ -21,13 +19,11 @@ from favdesk.errors import (
     ReauthRequired,
     SpotifyError,
 )
-from favdesk.link import complete_link
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.secret import Secret
-from favdesk.settings import settings_from_values
-from favdesk.spotify.auth import AccountsClient, TokenProvider, new_verifier
 from favdesk.spotify.library import PAGE_SIZE, LibraryFetcher, Page
-from tests.support.spotify_tokens import REDIRECT_URI, SandboxTokens, authorize_code, sandbox_app
+from tests.support.net import closed_port
+from tests.support.spotify_tokens import SandboxTokens, link_account
 
 
 @pytest.fixture
@@ -276,11 +272,8 @@ def test_unreachable_spotify_is_a_network_error():
         def refresh_after_401(self, rejected: Secret) -> Secret:
             raise AssertionError("no 401 expected")
 
-    with socket.socket() as probe:  # a port nobody listens on once the probe closes
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     fetcher = LibraryFetcher(
-        f"http://127.0.0.1:{port}/v1", FixedTokens(), max_retries=2, backoff_base=0.01
+        f"http://127.0.0.1:{closed_port()}/v1", FixedTokens(), max_retries=2, backoff_base=0.01
     )
 
     with pytest.raises(NetworkError) as raised:
@@ -485,29 +478,11 @@ def test_resume_ignores_known_pages_of_another_total(spotify):
 # -- end to end with the real token provider ---------------------------------------------------
 
 
-def linked_provider(sandbox: SpotifySandbox, tmp_path) -> tuple[TokenProvider, AccountStore, str]:
-    """Link the stand-in's user for real (exchange, GET /me, keyring) and return its provider."""
-    app = sandbox_app(sandbox)
-    settings = settings_from_values({"FAVDESK_DATA_DIR": str(tmp_path / "data")})
-    store = AccountStore(settings.database_path)
-    verifier = new_verifier()
-    account = complete_link(
-        settings,
-        app,
-        authorize_code(app, verifier),
-        code_verifier=verifier,
-        redirect_uri=REDIRECT_URI,
-        store=store,
-    )
-    provider = TokenProvider(AccountsClient(app), store, account.spotify_id)
-    return provider, store, account.spotify_id
-
-
 def test_linked_account_fetches_through_an_expiry_with_the_real_token_provider(spotify, tmp_path):
     sandbox = spotify(2_000, latency=0.005)
-    provider, store, spotify_id = linked_provider(sandbox, tmp_path)
-    before = store.load_tokens(spotify_id).access_token
-    fetcher = make_fetcher(sandbox, provider)
+    linked = link_account(sandbox, tmp_path)
+    before = linked.tokens().access_token
+    fetcher = make_fetcher(sandbox, linked.provider())
 
     def expire_at_page_3(page: Page) -> None:
         if page.offset == 3 * PAGE_SIZE:
@@ -517,12 +492,12 @@ def test_linked_account_fetches_through_an_expiry_with_the_real_token_provider(s
 
     assert fetcher.stats.refreshes == 1
     assert sandbox.stats.token_requests.get("refresh_token") == 1
-    assert store.load_tokens(spotify_id).access_token != before
+    assert linked.tokens().access_token != before
 
 
 def test_revoked_link_mid_fetch_asks_to_link_again(spotify, tmp_path):
     sandbox = spotify(2_000, latency=0.005)
-    provider, store, spotify_id = linked_provider(sandbox, tmp_path)
+    linked = link_account(sandbox, tmp_path)
 
     def revoke_at_page_3(page: Page) -> None:
         if page.offset == 3 * PAGE_SIZE:
@@ -530,7 +505,7 @@ def test_revoked_link_mid_fetch_asks_to_link_again(spotify, tmp_path):
             sandbox.expire_access_tokens()
 
     with pytest.raises(ReauthRequired) as raised:
-        make_fetcher(sandbox, provider).fetch(on_page=revoke_at_page_3)
+        make_fetcher(sandbox, linked.provider()).fetch(on_page=revoke_at_page_3)
 
     assert "link Spotify again" in str(raised.value)
-    assert store.get(spotify_id).needs_relink
+    assert linked.account().needs_relink
