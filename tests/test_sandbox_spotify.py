@@ -105,13 +105,19 @@ def sandbox():
         yield server
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_client(sandbox: SpotifySandbox) -> httpx.Client:
+    """An httpx client for the Web API, carrying a fresh access token."""
+    return httpx.Client(base_url=sandbox.api_url, headers=bearer(login(sandbox)["access_token"]))
+
+
 @pytest.fixture
 def api(sandbox):
     """An httpx client carrying a valid access token for the sandbox."""
-    token = login(sandbox)["access_token"]
-    with httpx.Client(
-        base_url=sandbox.api_url, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    with api_client(sandbox) as client:
         yield client
 
 
@@ -333,9 +339,11 @@ def test_revoked_and_expired_refresh_tokens_are_final(sandbox):
 
 
 def test_me_describes_the_account():
-    with SpotifySandbox(user_id="u1", display_name="Ünïcode 名前", account_id="acc-1") as server:
-        token = login(server)["access_token"]
-        me = httpx.get(f"{server.api_url}/me", headers={"Authorization": f"Bearer {token}"}).json()
+    with (
+        SpotifySandbox(user_id="u1", display_name="Ünïcode 名前", account_id="acc-1") as server,
+        api_client(server) as api,
+    ):
+        me = api.get("/me").json()
     assert me["id"] == "u1"
     assert me["display_name"] == "Ünïcode 名前"
     assert me["account_id"] == "acc-1"
@@ -400,10 +408,7 @@ def test_library_is_deterministic_per_seed():
 def test_ten_thousand_tracks_generate_and_serve_quickly(sandbox):
     started = time.perf_counter()
     with SpotifySandbox(tracks=10_000) as big:
-        token = login(big)["access_token"]
-        with httpx.Client(
-            base_url=big.api_url, headers={"Authorization": f"Bearer {token}"}
-        ) as client:
+        with api_client(big) as client:
             items = fetch_all(client)
         assert len(items) == 10_000
         assert items == big.items()
@@ -414,7 +419,7 @@ def test_web_api_needs_a_valid_bearer_token(sandbox, api):
     assert httpx.get(f"{sandbox.api_url}/me/tracks").json() == {
         "error": {"status": 401, "message": "Invalid access token"}
     }
-    forged = httpx.get(f"{sandbox.api_url}/me", headers={"Authorization": "Bearer forged"})
+    forged = httpx.get(f"{sandbox.api_url}/me", headers=bearer("forged"))
     assert forged.status_code == 401
     sandbox.expire_access_tokens()
     expired = api.get("/me/tracks")
@@ -426,16 +431,14 @@ def test_access_token_ttl_sets_expires_in_and_lifetime(sandbox):
     sandbox.faults.access_token_ttl = 0
     tokens = login(sandbox)
     assert tokens["expires_in"] == 0
-    response = httpx.get(
-        f"{sandbox.api_url}/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
-    )
+    response = httpx.get(f"{sandbox.api_url}/me", headers=bearer(tokens["access_token"]))
     assert response.json()["error"]["message"] == "The access token expired"
 
 
 def test_token_without_library_scope_is_forbidden(sandbox):
     response = exchange(sandbox, get_code(sandbox, scope="user-read-email"))
     token = response.json()["access_token"]
-    page = httpx.get(f"{sandbox.api_url}/me/tracks", headers={"Authorization": f"Bearer {token}"})
+    page = httpx.get(f"{sandbox.api_url}/me/tracks", headers=bearer(token))
     assert page.status_code == 403
 
 

@@ -39,11 +39,16 @@ def storage_client(sandbox: StorageSandbox, http: httpx.Client, key: str | None 
     return create_client(sandbox.url, key or sandbox.service_role_key, options).storage
 
 
+def client_with_bucket(sandbox: StorageSandbox, http: httpx.Client, **options):
+    """The real client's storage, with the private bucket created (`options` added)."""
+    client = storage_client(sandbox, http)
+    client.create_bucket(BUCKET, options={"public": False, **options})
+    return client
+
+
 @pytest.fixture
 def storage(sandbox, http):
-    client = storage_client(sandbox, http)
-    client.create_bucket(BUCKET, options={"public": False})
-    return client
+    return client_with_bucket(sandbox, http)
 
 
 def auth(sandbox: StorageSandbox) -> dict[str, str]:
@@ -160,9 +165,7 @@ def test_expired_token_gives_the_exp_claim_error(sandbox, storage):
 
 def test_signed_upload_url_expires_after_its_ttl(tmp_path, http):
     with StorageSandbox(tmp_path / "s", signed_upload_ttl=0.0) as sandbox:
-        client = storage_client(sandbox, http)
-        client.create_bucket(BUCKET)
-        bucket = client.from_(BUCKET)
+        bucket = client_with_bucket(sandbox, http).from_(BUCKET)
         signed = bucket.create_signed_upload_url(KEY, UPSERT)
         error = api_error(lambda: bucket.upload_to_signed_url(KEY, signed["token"], b"[]", JSON))
         assert error.code == "InvalidJWT"
@@ -183,8 +186,7 @@ def test_garbage_token_and_token_for_another_key_are_refused(storage):
 
 def test_upload_over_max_object_size_is_413(tmp_path, http):
     with StorageSandbox(tmp_path / "s", max_object_size=1000) as sandbox:
-        client = storage_client(sandbox, http)
-        client.create_bucket(BUCKET)
+        client = client_with_bucket(sandbox, http)
         upload(client, b"x" * 1000)
         error = api_error(lambda: upload(client, b"x" * 1001))
         assert (error.status, error.code) == ("413", "Payload too large")
@@ -192,8 +194,7 @@ def test_upload_over_max_object_size_is_413(tmp_path, http):
 
 
 def test_bucket_file_size_limit_is_honoured(sandbox, http):
-    client = storage_client(sandbox, http)
-    client.create_bucket(BUCKET, options={"public": False, "file_size_limit": 10})
+    client = client_with_bucket(sandbox, http, file_size_limit=10)
     error = api_error(lambda: upload(client, b"x" * 11))
     assert error.status == "413"
 
@@ -298,9 +299,7 @@ def test_remove_returns_only_the_rows_deleted(storage):
 def test_objects_survive_a_restart_on_disk(tmp_path, http):
     root = tmp_path / "s"
     with StorageSandbox(root) as first:
-        client = storage_client(first, http)
-        client.create_bucket(BUCKET)
-        upload(client, b"[42]")
+        upload(client_with_bucket(first, http), b"[42]")
     with StorageSandbox(root) as second:
         client = storage_client(second, http)
         assert client.get_bucket(BUCKET).public is False
