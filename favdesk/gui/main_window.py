@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,6 +37,15 @@ DEMO_TEXT = (
     "account is touched. To back up your own Liked Songs, set SPOTIFY_CLIENT_ID in Settings "
     "(your app's Client ID from the Spotify Developer Dashboard)."
 )
+#: The first window size in logical pixels (Qt scales them on high-DPI screens), shrunk to fit.
+DEFAULT_SIZE = QSize(1000, 760)
+SCREEN_SHARE = 0.9
+
+
+def fitting(preferred: QSize, available: QSize) -> QSize:
+    """`preferred`, shrunk to a share of the screen's free area where the screen is smaller."""
+    room = QSize(int(available.width() * SCREEN_SHARE), int(available.height() * SCREEN_SHARE))
+    return preferred.boundedTo(room)
 
 
 class Banner(QFrame):
@@ -75,7 +85,6 @@ class MainWindow(QMainWindow):
         self.hint_shown = False
         self.setWindowTitle("favdesk")
         self.setWindowIcon(app_icon())
-        self.setMinimumSize(720, 540)
         self._build()
         self._build_menu()
         self._connect()
@@ -114,7 +123,12 @@ class MainWindow(QMainWindow):
             layout.addWidget(banner)
         layout.addLayout(grid)
         layout.addWidget(self.tabs, 1)
-        self.setCentralWidget(central)
+        scroll = QScrollArea(self)  # a screen smaller than the layout scrolls instead of clipping
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setWidget(central)
+        self.setCentralWidget(scroll)
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&favdesk")
@@ -313,7 +327,7 @@ class MainWindow(QMainWindow):
     def _restore_geometry(self) -> None:
         geometry = self._qsettings().value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1000, 760)
+            self.resize(fitting(DEFAULT_SIZE, self.screen().availableGeometry().size()))
 
     def _save_geometry(self) -> None:
         store = self._qsettings()
