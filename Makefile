@@ -27,8 +27,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check favdesk tests
-	$(VENV)/bin/ruff format --check favdesk tests
+	$(VENV)/bin/ruff check favdesk tests benchmarks
+	$(VENV)/bin/ruff format --check favdesk tests benchmarks
+	$(VENV)/bin/mypy favdesk --exclude 'favdesk/gui/'
 
 # Refresh requirements.lock after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed
