@@ -11,6 +11,14 @@ is `favdesk.sandbox.storage.StorageSandbox`.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the lazy exports below, re-exported (`as`) so type checkers see their types
+    from favdesk.sandbox.browser import follow_login as follow_login
+    from favdesk.sandbox.spotify import DEMO_CLIENT_ID as DEMO_CLIENT_ID
+    from favdesk.sandbox.spotify import Faults as Faults
+    from favdesk.sandbox.spotify import SpotifySandbox as SpotifySandbox
+    from favdesk.sandbox.spotify import Stats as Stats
 
 _EXPORTS = {
     "DEMO_CLIENT_ID": "spotify",
