@@ -78,7 +78,9 @@ class _HTTPServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
         """Clients hanging up (or `stop()` dropping them) is normal; report anything else."""
         if isinstance(sys.exc_info()[1], OSError):
             return
