@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 from rq import Queue
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.executions import Execution
@@ -26,6 +27,9 @@ from rq.registry import FailedJobRegistry
 
 from favdesk.errors import QueueError
 from favdesk.redisconn import redis_call
+
+# Replies arrive as bytes: `connect()` never decodes them (RQ needs bytes). redis-py's types say
+# `bytes | str` because they cannot know that, hence the `cast`s where replies are read.
 
 QUEUE_NAME = "spotify-ingest"
 #: The job function, enqueued by its path so that this module never imports the job.
@@ -140,13 +144,13 @@ def set_sync_status(
 ) -> SyncStatus:
     """Write `fav:sync:{userId}` (one round trip); `done` also clears a pending retry."""
     status = value if isinstance(value, SyncStatus) else SyncStatus.parse(_as_value(value))
+    stored = status.value
     pipe = conn.pipeline(transaction=False)
-    if status.state is SyncState.IDLE:
+    if stored is None:
         pipe.delete(sync_key(user_id))
-    elif status.state is SyncState.SYNCING:
-        pipe.set(sync_key(user_id), status.value, ex=SYNCING_TTL)
     else:
-        pipe.set(sync_key(user_id), status.value, ex=STATUS_TTL)
+        ttl = SYNCING_TTL if status.state is SyncState.SYNCING else STATUS_TTL
+        pipe.set(sync_key(user_id), stored, ex=ttl)
     if status.state is SyncState.DONE:
         pipe.zrem(RETRY_KEY, user_id)
         pipe.hset(progress_key(user_id), "done_at", format_time(datetime.now(UTC)))
@@ -200,7 +204,7 @@ def set_progress(
     conn: redis.Redis, user_id: str, job_id: str, fetched: int, total: int, phase: str
 ) -> None:
     """Write the progress hash (2 commands, 1 round trip); callers throttle to about 1/s."""
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         "fetched": fetched,
         "total": total,
         "phase": phase,
@@ -273,7 +277,7 @@ def enqueue_import(
     queue = ingest_queue(conn)
     for _ in range(5):
         try:
-            queue.enqueue(
+            queue.enqueue(  # type: ignore[type-var]  # rq's TypeVar refuses a str | callable union
                 func,
                 user_id,
                 job_id=job_id,
@@ -294,7 +298,7 @@ def enqueue_import(
 
 
 def _job_status(conn: redis.Redis, job_id: str) -> JobStatus | None:
-    raw = conn.hget(f"rq:job:{job_id}", "status")
+    raw = cast(bytes | None, conn.hget(f"rq:job:{job_id}", "status"))
     return JobStatus(raw.decode()) if raw else None
 
 
@@ -304,7 +308,7 @@ def _delete_if_ended(conn: redis.Redis, job_id: str) -> None:
     with conn.pipeline() as pipe:
         try:
             pipe.watch(key)
-            raw = pipe.hget(key, "status")
+            raw = cast(bytes | None, pipe.hget(key, "status"))
             if raw is None or JobStatus(raw.decode()) in ACTIVE_STATES:
                 return
             job = Job.fetch(job_id, connection=conn)
@@ -333,7 +337,8 @@ def cancel_retry(conn: redis.Redis, user_id: str) -> None:
 def due_retries(conn: redis.Redis, now: float | None = None) -> list[str]:
     """Users whose retry time has come."""
     moment = time.time() if now is None else now
-    return [m.decode() for m in conn.zrangebyscore(RETRY_KEY, "-inf", moment)]
+    members = cast(list[bytes], conn.zrangebyscore(RETRY_KEY, "-inf", moment))
+    return [m.decode() for m in members]
 
 
 @redis_call
@@ -542,7 +547,9 @@ def recover_abandoned_jobs(conn: redis.Redis) -> list[str]:
     when nothing is started. Each entry is claimed with ZREM, so concurrent callers never
     re-queue a job twice.
     """
-    entries = conn.zrange(REGISTRY_KEYS["started"], 0, -1, withscores=True)
+    entries = cast(
+        list[tuple[bytes, float]], conn.zrange(REGISTRY_KEYS["started"], 0, -1, withscores=True)
+    )
     if not entries:
         return []
     dead = _dead_entries(conn, [(m.decode(), score) for m, score in entries])
