@@ -216,10 +216,10 @@ class AccountsClient:
 
     def _post_token(self, form: dict[str, str]) -> dict[str, Any]:
         """POST the token endpoint: Basic auth with a secret, `client_id` in the form with PKCE."""
-        auth = None
         if self.app.client_secret:
-            auth = httpx.BasicAuth(self.app.client_id, self.app.client_secret.reveal())
+            auth: httpx.Auth = httpx.BasicAuth(self.app.client_id, self.app.client_secret.reveal())
         else:
+            auth = httpx.Auth()  # no Authorization header, not even the client's default one
             form = {**form, "client_id": self.app.client_id}
         try:
             response = self._client().post(
