@@ -50,6 +50,8 @@ COLUMNS = (
     "spotify_id, user_id, display_name, scopes, token_expires_at, authorized_at, linked_at, "
     "needs_relink"
 )
+#: One `SELECT {COLUMNS}` row: the columns in order, `needs_relink` as SQLite's 0 or 1.
+AccountRow = tuple[str, str, str, str, float, float, float, int]
 
 
 @dataclass(frozen=True)
@@ -227,5 +229,5 @@ def _username(spotify_id: str) -> str:
     return f"spotify:{spotify_id}"
 
 
-def _account(row: tuple) -> Account:
+def _account(row: AccountRow) -> Account:
     return Account(*row[:7], needs_relink=bool(row[7]))
