@@ -58,6 +58,7 @@ class Desktop(QObject):
         c.notified.connect(tray.notify)
         c.quit_ready.connect(lambda: self.quit_app())
         tray.sync_requested.connect(c.sync)
+        tray.link_requested.connect(c.link)
         tray.pause_requested.connect(c.pause)
         tray.resume_requested.connect(c.resume)
         tray.open_requested.connect(window.show_dashboard)

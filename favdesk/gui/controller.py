@@ -24,7 +24,7 @@ from PySide6.QtGui import QDesktopServices
 
 from favdesk.errors import LinkCancelled
 from favdesk.gui.bridge import Bridge, WorkerEvents, user_message
-from favdesk.gui.describe import number, value
+from favdesk.gui.describe import can_sync, number, value
 from favdesk.gui.poller import StatusPoller
 from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
 from favdesk.settings import Settings
@@ -173,7 +173,7 @@ class AppController(QObject):
             if cancel_current
             else "favdesk quits when the current sync finishes..."
         )
-        self._call(lambda r: r.worker.stop(cancel_current=cancel_current), "stop the worker")
+        self.stop(cancel_current)
 
     # -- the window ---------------------------------------------------------------------------
 
@@ -193,8 +193,9 @@ class AppController(QObject):
         self.load_files()
 
     def refresh(self) -> None:
-        """The user asked: read Redis once now (even while paused) and reload the accounts."""
+        """The user asked: read Redis once now (even while paused), reload accounts and files."""
         self.poller.poll_now(force=True)
+        self._files_stale = True
         self.load_accounts()
 
     # -- runtime calls ------------------------------------------------------------------------
@@ -311,9 +312,12 @@ class AppController(QObject):
         self._update(link=LinkState(error=f"Linking failed: {user_message(error)}"))
 
     def sync(self) -> None:
-        """Queue an import for the selected user (a waiting job is answered with its own id)."""
+        """Queue an import for the selected user (a waiting job is answered with its own id).
+
+        Not for an account whose link expired: that one needs Link again first.
+        """
         user_id = self.state.user_id
-        if user_id is None:
+        if user_id is None or not can_sync(self.state):
             return
 
         asked = datetime.now(UTC)
@@ -345,6 +349,10 @@ class AppController(QObject):
         self._call(lambda r: r.worker.resume(), "resume the worker")
 
     def stop(self, cancel_current: bool = False) -> None:
+        """Stop the worker: a running sync finishes first, or (`cancel_current`) ends between
+        pages, keeping what it fetched for the next sync."""
+        if self.state.job is not None:
+            self._update(stopping="cancel" if cancel_current else "finish")
         self._call(lambda r: r.worker.stop(cancel_current=cancel_current), "stop the worker")
 
     def retry_job(self, job_id: str) -> None:
@@ -386,7 +394,8 @@ class AppController(QObject):
     # -- worker callbacks (already on the GUI thread) --------------------------------------
 
     def _worker_state(self, state: str) -> None:
-        self._update(worker=state)
+        stopping = self.state.stopping if state in ("busy", "stopping") else None
+        self._update(worker=state, stopping=stopping)
         self.poller.update(paused=state == "paused", busy=state in ("busy", "stopping"))
         if self.quitting and state == "stopped":
             self.quit_ready.emit()

@@ -13,7 +13,7 @@ from favdesk.gui.state import Dashboard
 
 #: What to do about each `error:<reason>` a sync can end with.
 REMEDIES = {
-    "reauth": "Spotify no longer accepts this link: press Link Spotify to link the account again.",
+    "reauth": "Spotify no longer accepts this link: press Link again to link the account again.",
     "auth": "Spotify refused favdesk's credentials: check the Client ID (and secret) in Settings, "
     "then link again.",
     "notallowed": "This Spotify app is in development mode and the account is not on its "
@@ -49,7 +49,7 @@ REASON_WORDS = {
 }
 #: The button that carries out a remedy: error reason -> action (anything else: "sync").
 REMEDY_ACTIONS = {
-    "reauth": "link",
+    "reauth": "relink",
     "noaccount": "link",
     "auth": "settings",
     "notallowed": "settings",
@@ -69,6 +69,11 @@ WORKER_WORDS = {
     "waiting": ("Waiting for jobs from other apps", "ok"),
     "paused": ("Paused: queued jobs wait until you resume", "warn"),
     "stopping": ("Stopping after the current job...", "busy"),
+}
+#: What a stop does to the sync that is running, by the choice made (see `Dashboard.stopping`).
+STOPPING_WORDS = {
+    "finish": "Stopping: the current sync finishes first, then no new ones start",
+    "cancel": "Stopping: the current sync ends after the page it is fetching",
 }
 
 
@@ -259,8 +264,19 @@ def _error_view(
     return SyncView(words, "error", help_text, last_success=last, action=action, detail=message)
 
 
-def worker_view(state: str) -> tuple[str, str]:
+def worker_view(state: str, stopping: str | None = None) -> tuple[str, str]:
+    """The worker's state in words and tone; a stop in progress says what happens to the job."""
+    if value(state) == "stopping" and stopping in STOPPING_WORDS:
+        return STOPPING_WORDS[stopping], "busy"
     return WORKER_WORDS.get(value(state), (value(state).capitalize() or "Unknown", "neutral"))
+
+
+def can_sync(d: Dashboard) -> bool:
+    """Sync now makes sense: a linked account that needs no re-linking and is not syncing."""
+    account = d.account
+    if not d.ready or account is None or account.needs_relink or "sync" in d.pending:
+        return False
+    return d.job is None or d.job.user_id != d.user_id
 
 
 @dataclass(frozen=True)
@@ -320,6 +336,8 @@ def status_line(d: Dashboard) -> str:
         return f"Sync failed: {view.words.removeprefix('Error: ')}"
     if d.user_id is None:
         return "No Spotify account linked"
+    if d.account is not None and d.account.needs_relink:
+        return "The Spotify link expired: link again"
     return f"Idle, last sync {view.last_success}"
 
 

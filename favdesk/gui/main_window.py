@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -23,7 +26,7 @@ from favdesk.gui.controller import AppController
 from favdesk.gui.describe import status_line
 from favdesk.gui.icons import app_icon
 from favdesk.gui.panels.account import AccountPanel
-from favdesk.gui.panels.common import tone_colour, wrapped
+from favdesk.gui.panels.common import button, tone_colour, wrapped
 from favdesk.gui.panels.connection import RedisPanel
 from favdesk.gui.panels.files import StoragePanel
 from favdesk.gui.panels.jobs import QueuePanel
@@ -40,6 +43,10 @@ DEMO_TEXT = (
 #: The first window size in logical pixels (Qt scales them on high-DPI screens), shrunk to fit.
 DEFAULT_SIZE = QSize(1000, 760)
 SCREEN_SHARE = 0.9
+#: A choice in a question box: button label, its role, and what it does.
+Choice = tuple[str, QMessageBox.ButtonRole, Callable[[], None]]
+GO_ON = QMessageBox.ButtonRole.AcceptRole
+CANCEL_JOB = QMessageBox.ButtonRole.DestructiveRole
 
 
 def fitting(preferred: QSize, available: QSize) -> QSize:
@@ -61,9 +68,9 @@ class Banner(QFrame):
         self.tone = "neutral"
 
     def add_button(self, label: str) -> QPushButton:
-        button = QPushButton(label, self)
-        self.row.addWidget(button)
-        return button
+        made = button(label, self)
+        self.row.addWidget(made)
+        return made
 
     def show_message(self, text: str | None, tone: str = "neutral") -> None:
         self.setVisible(bool(text))
@@ -74,7 +81,11 @@ class Banner(QFrame):
 
 
 class MainWindow(QMainWindow):
-    """Renders the controller's `Dashboard` and turns clicks into controller calls."""
+    """Renders the controller's `Dashboard` and turns clicks into controller calls.
+
+    Every visible button has its own Alt+letter (tests/gui/test_keyboard.py checks they never
+    clash); the Tab order follows the reading order: banners, then the cards, then the tabs.
+    """
 
     settings_requested = Signal()
 
@@ -83,7 +94,6 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.tray_available = False
         self.hint_shown = False
-        self.setWindowTitle("favdesk")
         self.setWindowIcon(app_icon())
         self._build()
         self._build_menu()
@@ -92,21 +102,22 @@ class MainWindow(QMainWindow):
         self.render(controller.state)
 
     def _build(self) -> None:
+        """Widgets in reading order, which is also the Tab order."""
+        self.startup_banner = Banner("Startup", self)
+        self.startup_settings = self.startup_banner.add_button("S&ettings...")
+        self.startup_retry = self.startup_banner.add_button("Try &again")
+        self.demo_banner = Banner("Demo mode", self)
+        self.demo_settings = self.demo_banner.add_button("S&ettings...")
+        self.notice_banner = Banner("Notice", self)
+        self.notice_dismiss = self.notice_banner.add_button("Dis&miss")
         self.account = AccountPanel(self)
         self.sync = SyncPanel(self)
         self.worker = WorkerPanel(self)
         self.redis = RedisPanel(self)
+        self.tabs = QTabWidget(self)
         self.queue = QueuePanel(self)
         self.storage = StoragePanel(self)
         self.log = LogPanel(self)
-        self.startup_banner = Banner("Startup", self)
-        self.startup_settings = self.startup_banner.add_button("Se&ttings...")
-        self.startup_retry = self.startup_banner.add_button("Try &again")
-        self.demo_banner = Banner("Demo mode", self)
-        self.demo_settings = self.demo_banner.add_button("Se&ttings...")
-        self.notice_banner = Banner("Notice", self)
-        self.notice_dismiss = self.notice_banner.add_button("&Dismiss")
-        self.tabs = QTabWidget(self)
         self.tabs.addTab(self.queue, "&Queue")
         self.tabs.addTab(self.storage, "St&orage")
         self.tabs.addTab(self.log, "Lo&g")
@@ -133,17 +144,16 @@ class MainWindow(QMainWindow):
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&favdesk")
         self.settings_action = self._action(menu, "&Settings...", "Ctrl+,")
-        self.refresh_action = self._action(menu, "&Refresh", "F5")
+        self.refresh_action = self._action(menu, "&Refresh", "Ctrl+R", "F5")
         menu.addSeparator()
         self.close_action = self._action(menu, "&Close window", "Ctrl+W")
         self.quit_action = self._action(menu, "&Quit", "Ctrl+Q")
         help_menu = self.menuBar().addMenu("&Help")
-        self.about_action = self._action(help_menu, "&About favdesk", "")
+        self.about_action = self._action(help_menu, "&About favdesk")
 
-    def _action(self, menu, label: str, shortcut: str) -> QAction:
+    def _action(self, menu: QMenu, label: str, *shortcuts: str) -> QAction:
         action = QAction(label, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
+        action.setShortcuts([QKeySequence(key) for key in shortcuts])
         menu.addAction(action)
         return action
 
@@ -183,7 +193,7 @@ class MainWindow(QMainWindow):
             panel.render(d)
         self.refresh_action.setEnabled(d.ready)
         demo = " (demo mode)" if d.demo_mode else ""
-        self.setWindowTitle(f"favdesk{demo}: {status_line(d)}")
+        self.setWindowTitle(f"{status_line(d)}{demo}")  # the desktop adds " — favdesk"
 
     def _render_banners(self, d: Dashboard) -> None:
         if d.startup == "starting":
@@ -194,15 +204,18 @@ class MainWindow(QMainWindow):
             self.startup_banner.show_message(f"favdesk could not start: {d.startup_error}", "error")
         else:
             self.startup_banner.show_message(None)
-        self.startup_settings.setVisible(d.startup == "failed")
-        self.startup_retry.setVisible(d.startup == "failed")
+        failed = d.startup == "failed"
+        self.startup_settings.setVisible(failed)
+        self.startup_retry.setVisible(failed)
         self.demo_banner.show_message(DEMO_TEXT if d.demo_mode else None, "warn")
+        self.demo_settings.setVisible(not failed)  # one Settings button at a time (one Alt+E)
         self.notice_banner.show_message(d.notice, "warn")
 
     def _remedy(self, action: str) -> None:
         """The Sync card's remedy button: link, settings, resume, start or sync again."""
         handlers = {
             "link": self.controller.link,
+            "relink": self.controller.link,
             "settings": self.settings_requested.emit,
             "resume": self.controller.resume,
             "start": self.controller.resume,
@@ -215,22 +228,15 @@ class MainWindow(QMainWindow):
         if self.controller.state.job is None:
             self.controller.stop(cancel_current=False)
             return
-        box = self._question(
+        stop = self.controller.stop
+        self._ask(
             "Stop the worker",
-            "A sync is running. Let it finish first, or cancel it between pages? "
-            "A cancelled sync keeps the pages already fetched and resumes from there next time.",
+            "A sync is running. Let it finish, and the worker stops when it is done; or cancel "
+            "it between pages, and it stops after the page it is fetching. A cancelled sync "
+            "keeps the pages already fetched and resumes from there next time.",
+            ("&Finish the current job", GO_ON, lambda: stop(False)),
+            ("Cancel it &between pages", CANCEL_JOB, lambda: stop(True)),
         )
-        finish = box.addButton("&Finish the current job", QMessageBox.ButtonRole.AcceptRole)
-        cancel = box.addButton("Cancel it &between pages", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(finish)
-
-        def chosen() -> None:
-            if box.clickedButton() in (finish, cancel):
-                self.controller.stop(cancel_current=box.clickedButton() is cancel)
-
-        box.finished.connect(chosen)
-        box.open()
 
     def ask_quit(self) -> None:
         """Quit; with a sync running, ask whether to quit after it or cancel it."""
@@ -239,30 +245,27 @@ class MainWindow(QMainWindow):
             return
         if not self.isVisible():
             self.show_dashboard()  # the question needs a window (Quit may come from the tray)
-        box = self._question(
+        quit_ = self.controller.quit
+        self._ask(
             "Quit favdesk",
             "A sync is running. favdesk can quit when it finishes, or cancel it between pages "
             "now (the pages already fetched are kept for next time).",
+            ("Quit &after the current job", GO_ON, lambda: quit_(False)),
+            ("&Cancel it and quit", CANCEL_JOB, lambda: quit_(True)),
         )
-        after = box.addButton("Quit &after the current job", QMessageBox.ButtonRole.AcceptRole)
-        cancel = box.addButton("&Cancel it and quit", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(after)
 
-        def chosen() -> None:
-            if box.clickedButton() in (after, cancel):
-                self.controller.quit(cancel_current=box.clickedButton() is cancel)
-
-        box.finished.connect(chosen)
-        box.open()
-
-    def _question(self, title: str, text: str) -> QMessageBox:
+    def _ask(self, title: str, text: str, *choices: Choice) -> None:
+        """A window-modal question; the first choice is the default, "Keep running" does nothing."""
         box = QMessageBox(
             QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self
         )
         box.setObjectName(title.lower().replace(" ", "-"))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        return box
+        actions = {box.addButton(label, role): act for label, role, act in choices}
+        box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(next(iter(actions)))
+        box.finished.connect(lambda _result: actions.get(box.clickedButton(), _nothing)())
+        box.open()
 
     def ask_save_path(self, key: str, name: str) -> None:
         path, _filter = QFileDialog.getSaveFileName(
@@ -281,22 +284,20 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """With a tray, closing hides to it; without one, closing quits (asking if a job runs)."""
+        self._save_geometry()
         if self.controller.quitting:
-            self._save_geometry()
             event.accept()
             return
         event.ignore()
-        self._save_geometry()
-        if self.tray_available:
-            self.hide()
-            if not self.hint_shown:
-                self.hint_shown = True
-                self.controller.notified.emit(
-                    "favdesk keeps running",
-                    "favdesk is still in the tray; Quit is in its menu.",
-                )
+        if not self.tray_available:
+            self.ask_quit()
             return
-        self.ask_quit()
+        self.hide()
+        if not self.hint_shown:
+            self.hint_shown = True
+            self.controller.notified.emit(
+                "favdesk keeps running", "favdesk is still in the tray; Quit is in its menu."
+            )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -333,3 +334,7 @@ class MainWindow(QMainWindow):
         store = self._qsettings()
         store.setValue("window/geometry", self.saveGeometry())
         store.sync()
+
+
+def _nothing() -> None:
+    """The answer "Keep running" (or closing the question) changes nothing."""

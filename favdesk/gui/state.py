@@ -70,6 +70,8 @@ class Dashboard:
     worker: str = "stopped"
     wait_for_other_jobs: bool = False
     job: LiveJob | None = None
+    #: A stop asked for while a job ran: "finish" it first, or "cancel" it between pages.
+    stopping: Literal["finish", "cancel"] | None = None
     queued_job: str | None = None
     outcome: JobOutcome | None = None
     snapshot: Any | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from favdesk.gui.describe import status_line, tray_look, value
+from favdesk.gui.describe import can_sync, status_line, tray_look, value
 from favdesk.gui.icons import tray_icon
 from favdesk.gui.state import Dashboard
 
@@ -33,12 +33,19 @@ def pause_entry(d: Dashboard) -> MenuEntry:
     return MenuEntry("toggle", "Pause", d.ready and state != "stopping")
 
 
+def sync_entry(d: Dashboard) -> MenuEntry:
+    """Sync now; for an account whose link expired, Link again in its place."""
+    account = d.account
+    if account is not None and account.needs_relink:
+        return MenuEntry("link", "Link Spotify again...", d.ready and not d.link.waiting)
+    return MenuEntry("sync", "Sync now", can_sync(d))
+
+
 def menu_entries(d: Dashboard) -> list[MenuEntry]:
     """The tray menu for state `d`: status line, Sync now, Pause/Resume, Open dashboard, Quit."""
-    can_sync = d.ready and d.user_id is not None and d.job is None
     return [
         MenuEntry("status", status_line(d), False),
-        MenuEntry("sync", "Sync now", can_sync),
+        sync_entry(d),
         pause_entry(d),
         MenuEntry("open", "Open dashboard"),
         MenuEntry("quit", "Quit"),
@@ -49,6 +56,7 @@ class Tray(QObject):
     """Owns the QSystemTrayIcon and its menu; emits what the user picked."""
 
     sync_requested = Signal()
+    link_requested = Signal()
     pause_requested = Signal()
     resume_requested = Signal()
     open_requested = Signal()
@@ -97,6 +105,7 @@ class Tray(QObject):
             return
         signals = {
             "sync": self.sync_requested,
+            "link": self.link_requested,
             "open": self.open_requested,
             "quit": self.quit_requested,
         }

@@ -201,7 +201,7 @@ def test_pause_resume_and_stop_from_the_window_and_the_tray(
     qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
     click(qtbot, window.worker.stop)  # nothing runs: no question to answer
     qtbot.waitUntil(lambda: controller.state.worker == "stopped", timeout=LONG)
-    assert window.worker.resume.text() == "S&tart"
+    assert window.worker.resume.text() == "Sta&rt"
     assert tray_item("toggle").text() == "Start worker"
     tray_item("toggle").trigger()
     qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
@@ -277,7 +277,9 @@ def test_an_expired_link_shows_its_remedy_and_relinking_fixes_it(
     screenshot(window, "live-06-error-reauth")
     click(qtbot, window.queue.delete)
     qtbot.waitUntil(lambda: failed not in job_ids(window), timeout=LONG)
-    assert window.sync.action.text() == "&Link Spotify"
+    assert window.sync.action.text() == "Lin&k again"
+    assert not window.account.sync.isVisible(), "an expired link offers Link again, not Sync now"
+    assert window.account.link.text() == "&Link again"
     click(qtbot, window.sync.action)
     qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
     assert window.account.status.words.endswith(": linked")
@@ -312,7 +314,7 @@ def test_a_refused_account_says_what_to_do_and_its_failed_job_can_be_retried(
     qtbot.waitUntil(lambda: "allow-list" in window.sync.remedy.text(), timeout=LONG)
     assert window.sync.status.words == "Error: the account is not allowed in this Spotify app"
     assert "User Management" in window.sync.detail.text()  # Spotify's own words, kept
-    assert window.sync.action.text() == "Open Se&ttings..."
+    assert window.sync.action.text() == "Open Sett&ings..."
     failed = select_failed_job(qtbot, window)
     assert window.queue.retry.isEnabled()
     screenshot(window, "live-08-error-not-allowed")

@@ -40,8 +40,8 @@ def test_expired_link_says_to_link_again():
     view = sync_view(replace(READY, snapshot=samples.snapshot(sync="error", reason="reauth")))
     assert view.tone == "error"
     assert "expired" in view.words
-    assert "Link Spotify" in view.remedy
-    assert view.action == "link"
+    assert "press Link again" in view.remedy
+    assert view.action == "relink"
 
 
 def test_rate_limit_says_when_it_resumes_by_itself():

@@ -58,7 +58,7 @@ def test_demo_mode_with_no_account_says_how_to_leave_and_how_to_link(window, scr
     assert "set SPOTIFY_CLIENT_ID in Settings" in window.demo_banner.text.text()
     assert window.account.status.words == "Not linked: no Spotify account yet"
     assert window.account.link.isEnabled() and not window.account.sync.isEnabled()
-    assert window.sync.action.text() == "&Link Spotify"
+    assert window.sync.action.text() == "Lin&k Spotify"
 
 
 def test_waiting_for_the_browser_shows_the_url_and_cancel(window, screenshot):
@@ -107,10 +107,13 @@ def test_expired_link_shows_the_remedy_and_a_link_button(window, screenshot):
     )
     show(window, state, screenshot, "07-error-reauth")
     assert window.sync.status.tone == "error"
-    assert "press Link Spotify to link the account again" in window.sync.remedy.text()
-    assert window.sync.action.text() == "&Link Spotify" and window.sync.action.isVisible()
+    assert "press Link again to link the account again" in window.sync.remedy.text()
+    assert window.sync.action.text() == "Lin&k again" and window.sync.action.isVisible()
     assert window.account.status.words == "Demo Listener: needs re-linking"
     assert window.account.link.text() == "&Link again"
+    assert not window.account.sync.isVisible(), "an expired link cannot sync: Link again instead"
+    title = "Sync failed: the Spotify link expired or was revoked (demo mode)"
+    assert window.windowTitle() == title
 
 
 def test_rate_limit_says_until_when(window, screenshot):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
-from favdesk.gui.panels.common import Card, StatusLabel, wrapped
+from favdesk.gui.describe import can_sync
+from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
 
 
@@ -32,22 +33,11 @@ class AccountPanel(Card):
         self.waiting.setOpenExternalLinks(True)
         self.waiting.setTextFormat(Qt.TextFormat.RichText)
         self.message = wrapped(accessible_name="Link result", parent=self)
-        self.link = QPushButton("&Link Spotify", self)
-        self.cancel = QPushButton("&Cancel login", self)
-        self.sync = QPushButton("&Sync now", self)
-        self.sync.setDefault(True)
-        self.link.clicked.connect(self.link_clicked)
-        self.cancel.clicked.connect(self.cancel_link_clicked)
-        self.sync.clicked.connect(self.sync_clicked)
-        buttons = QHBoxLayout()
-        for button in (self.link, self.cancel, self.sync):
-            buttons.addWidget(button)
-        buttons.addStretch()
-        layout = QVBoxLayout(self)
-        for widget in (self.status, self.accounts, self.waiting, self.message):
-            layout.addWidget(widget)
-        layout.addLayout(buttons)
-        layout.addStretch()
+        self.link = button("&Link Spotify", self, self.link_clicked)
+        self.cancel = button("&Cancel login", self, self.cancel_link_clicked)
+        self.sync = button("&Sync now", self, self.sync_clicked)
+        buttons = row(self.link, self.cancel, self.sync, None)
+        stack(self, self.status, self.accounts, self.waiting, self.message, buttons, None)
         self._rendering = False
 
     def render(self, d: Dashboard) -> None:
@@ -61,12 +51,11 @@ class AccountPanel(Card):
             words, tone = link_state(account)
             self.status.show_status(f"{account.display_name or account.spotify_id}: {words}", tone)
         self._render_link(d)
+        relink = account is not None and account.needs_relink
         self.link.setEnabled(d.ready and not d.link.waiting)
-        self.link.setText("&Link again" if account and account.needs_relink else "&Link Spotify")
-        running = d.job is not None and d.job.user_id == d.user_id
-        self.sync.setEnabled(
-            d.ready and account is not None and not running and "sync" not in d.pending
-        )
+        self.link.setText("&Link again" if relink else "&Link Spotify")
+        self.sync.setVisible(not relink)  # an expired link cannot sync: Link again instead
+        self.sync.setEnabled(can_sync(d))
 
     def _render_link(self, d: Dashboard) -> None:
         link = d.link

@@ -1,14 +1,29 @@
-"""Pieces every panel uses: tone colours that follow the palette, and a status line widget."""
+"""Pieces every panel uses: palette-aware tone colours, status lines, buttons, rows and tables."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGroupBox, QLabel, QWidget
+from collections.abc import Callable
 
-#: Tone -> (colour on a light palette, colour on a dark palette).
+from PySide6.QtCore import Qt, SignalInstance
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QBoxLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLayout,
+    QPushButton,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: Tone -> (colour on a light palette, colour on a dark palette); each reads at 4.5:1 or more
+#: on its palette's window colour (tests/gui/test_window_states.py checks the contrast).
 TONES = {
-    "ok": ("#1e7e34", "#81c995"),
+    "ok": ("#1b7330", "#81c995"),
     "busy": ("#1a66c9", "#8ab4f8"),
     "warn": ("#a15c00", "#fdd663"),
     "error": ("#c5221f", "#f28b82"),
@@ -33,6 +48,17 @@ def tone_colour(tone: str, palette: QPalette) -> QColor:
     return QColor(dark if is_dark(palette) else light)
 
 
+def selectable(label: QLabel) -> QLabel:
+    """Text a person can select and copy, without making the label a Tab stop.
+
+    Keyboard selection would make Qt put every label in the Tab chain; a click gives it focus
+    (then Shift+arrows and Ctrl+C work), while Tab moves only between controls.
+    """
+    label.setTextInteractionFlags(label.textInteractionFlags() | SELECTABLE)
+    label.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    return label
+
+
 class StatusLabel(QLabel):
     """A coloured dot and words: the state is always said in words, never by colour alone."""
 
@@ -40,7 +66,7 @@ class StatusLabel(QLabel):
         super().__init__(parent)
         self.setAccessibleName(accessible_name)
         self.setWordWrap(True)
-        self.setTextInteractionFlags(self.textInteractionFlags() | SELECTABLE)
+        selectable(self)
         self.words = ""
         self.tone = "neutral"
 
@@ -68,12 +94,66 @@ class Card(QGroupBox):
 
 def wrapped(text: str = "", accessible_name: str = "", parent: QWidget | None = None) -> QLabel:
     """A selectable, word-wrapped label (messages and remedies can be long and copied)."""
-    label = QLabel(text, parent)
+    label = selectable(QLabel(text, parent))
     label.setWordWrap(True)
-    label.setTextInteractionFlags(label.textInteractionFlags() | SELECTABLE)
     if accessible_name:
         label.setAccessibleName(accessible_name)
     return label
+
+
+def button(
+    text: str,
+    parent: QWidget,
+    clicked: SignalInstance | Callable[[], object] | None = None,
+    tip: str = "",
+) -> QPushButton:
+    """A push button that fires `clicked` (a signal to forward, or a function) when pressed."""
+    made = QPushButton(text, parent)
+    if clicked is not None:
+        made.clicked.connect(clicked)
+    if tip:
+        made.setToolTip(tip)
+    return made
+
+
+def row(*items: QWidget | None) -> QHBoxLayout:
+    """Widgets side by side; a None takes up the free space (buttons after it sit right)."""
+    layout = QHBoxLayout()
+    _fill(layout, items)
+    return layout
+
+
+def stack(parent: QWidget, *items: QWidget | QLayout | None) -> QVBoxLayout:
+    """`parent`'s layout: widgets and rows top to bottom; a None takes up the free space."""
+    layout = QVBoxLayout(parent)
+    _fill(layout, items)
+    return layout
+
+
+def _fill(layout: QBoxLayout, items: tuple[QWidget | QLayout | None, ...]) -> None:
+    for item in items:
+        if item is None:
+            layout.addStretch()
+        elif isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+
+
+def rows_table(columns: tuple[str, ...], accessible_name: str, parent: QWidget) -> QTableWidget:
+    """A read-only table whose rows are picked one at a time (jobs, files)."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setAccessibleName(accessible_name)
+    table.setHorizontalHeaderLabels(columns)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move between rows
+    table.verticalHeader().hide()
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
 
 
 def _escape(text: str) -> str:

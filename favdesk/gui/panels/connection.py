@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QFormLayout
 
 from favdesk.gui.describe import clock, redis_view
-from favdesk.gui.panels.common import Card, StatusLabel, wrapped
+from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
 
 
@@ -21,23 +21,15 @@ class RedisPanel(Card):
         self.version = wrapped(accessible_name="Redis version", parent=self)
         self.activity = wrapped(accessible_name="Redis commands from favdesk", parent=self)
         self.read_at = wrapped(accessible_name="Last read", parent=self)
-        self.refresh = QPushButton("Re&fresh", self)
-        self.refresh.setToolTip("Read Redis once now (F5)")
-        self.refresh.clicked.connect(self.refresh_clicked)
+        tip = "Read Redis once now, even while paused (Ctrl+R or F5)"
+        self.refresh = button("Refresh", self, self.refresh_clicked, tip)
         form = QFormLayout()
         form.addRow("Where:", self.where)
         form.addRow("Latency:", self.latency)
         form.addRow("Version:", self.version)
         form.addRow("Commands:", self.activity)
         form.addRow("Last read:", self.read_at)
-        row = QHBoxLayout()
-        row.addStretch()
-        row.addWidget(self.refresh)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
-        layout.addLayout(form)
-        layout.addLayout(row)
-        layout.addStretch()
+        stack(self, self.status, form, row(None, self.refresh), None)
 
     def render(self, d: Dashboard) -> None:
         view = redis_view(d)

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QTableWidgetItem, QWidget
 
 from favdesk.gui.describe import clock, size
-from favdesk.gui.panels.common import wrapped
+from favdesk.gui.panels.common import button, row, rows_table, stack, wrapped
 from favdesk.gui.state import Dashboard
 
 COLUMNS = ("Date", "Size", "Updated", "Key")
@@ -31,31 +22,15 @@ class StoragePanel(QWidget):
         super().__init__(parent)
         self.setAccessibleName("Storage")
         self.where = wrapped(accessible_name="Storage backend", parent=self)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setAccessibleName("Files")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = rows_table(COLUMNS, "Files", self)
+        self.table.setAccessibleDescription("Enter opens the selected file")
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemActivated.connect(lambda _item: self._emit_open())
-        self.open = QPushButton("&Open", self)
-        self.save = QPushButton("Save a &copy...", self)
-        self.refresh = QPushButton("Refresh &files", self)
-        self.open.clicked.connect(self._emit_open)
-        self.save.clicked.connect(self._emit_save)
-        self.refresh.clicked.connect(self.refresh_clicked)
-        buttons = QHBoxLayout()
-        buttons.addStretch()
-        for button in (self.open, self.save, self.refresh):
-            buttons.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.where)
-        layout.addWidget(self.table)
-        layout.addLayout(buttons)
+        tip = "Download the file to a private folder and open it with your JSON viewer"
+        self.open = button("Ope&n", self, self._emit_open, tip)
+        self.save = button("Sa&ve a copy...", self, self._emit_save)
+        self.refresh = button("Refresh files", self, self.refresh_clicked, "List the files again")
+        stack(self, self.where, self.table, row(None, self.open, self.save, self.refresh))
         self._files: tuple = ()
         self._selection_changed()
 
@@ -68,7 +43,7 @@ class StoragePanel(QWidget):
         else:
             count = len(d.files)
             self.where.setText(f"{count} file{'s' if count != 1 else ''} in {where}")
-        self.refresh.setEnabled(d.ready and d.user_id is not None)
+        self.refresh.setEnabled(d.ready and d.user_id is not None and "files" not in d.pending)
         if d.files != self._files:
             self._render_files(d.files)
 
@@ -76,15 +51,13 @@ class StoragePanel(QWidget):
         keep = self.selected_key()
         self._files = files
         self.table.setRowCount(len(files))
-        for row, stored in enumerate(files):
+        for row_number, stored in enumerate(files):
             date = stored.name.removesuffix(".json")
             cells = (date, size(stored.size), clock(stored.updated_at), stored.key)
             for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, row)
-                self.table.setItem(row, column, item)
+                self.table.setItem(row_number, column, QTableWidgetItem(text))
             if stored.key == keep:
-                self.table.selectRow(row)
+                self.table.selectRow(row_number)
         self._selection_changed()
 
     def selected_file(self):

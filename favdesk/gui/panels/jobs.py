@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
 from favdesk.gui.describe import clock, duration, number, value
+from favdesk.gui.panels.common import button, row, rows_table, selectable, stack, wrapped
 from favdesk.gui.state import Dashboard
 
 STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
 COLUMNS = ("Job", "User", "State", "When", "Duration", "Songs", "Error")
+HINT = "Failed jobs can be retried or deleted."
 
 
 class QueuePanel(QWidget):
@@ -29,34 +21,17 @@ class QueuePanel(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Queue")
-        self.counts = {state: QLabel(self) for state in STATES}
-        counts = QHBoxLayout()
+        self.counts = {state: selectable(QLabel(self)) for state in STATES}
         for state, label in self.counts.items():
             label.setAccessibleName(f"{state} jobs")
-            counts.addWidget(label)
-        counts.addStretch()
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setAccessibleName("Recent jobs")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = rows_table(COLUMNS, "Recent jobs", self)
+        self.table.setAccessibleDescription(HINT)
         self.table.itemSelectionChanged.connect(self._selection_changed)
-        self.retry = QPushButton("Re&try job", self)
-        self.delete = QPushButton("&Delete job", self)
-        self.retry.clicked.connect(lambda: self.retry_clicked.emit(self.selected_job() or ""))
-        self.delete.clicked.connect(lambda: self.delete_clicked.emit(self.selected_job() or ""))
-        buttons = QHBoxLayout()
-        buttons.addWidget(QLabel("Failed jobs can be retried or deleted.", self), 1)
-        buttons.addWidget(self.retry)
-        buttons.addWidget(self.delete)
-        layout = QVBoxLayout(self)
-        layout.addLayout(counts)
-        layout.addWidget(self.table)
-        layout.addLayout(buttons)
+        self.retry = button("Retry &job", self, lambda: self.retry_clicked.emit(self._job()))
+        self.delete = button("&Delete job", self, lambda: self.delete_clicked.emit(self._job()))
+        hint = wrapped(HINT, accessible_name="Failed jobs hint", parent=self)
+        counts = row(*self.counts.values(), None)
+        stack(self, counts, self.table, row(hint, None, self.retry, self.delete))
         self._failed: set[str] = set()
         self._shown: object | None = None
         self._selection_changed()
@@ -75,14 +50,14 @@ class QueuePanel(QWidget):
         keep = self.selected_job()
         self._failed = {job.id for job in jobs if value(job.state) == "failed"}
         self.table.setRowCount(len(jobs))
-        for row, job in enumerate(jobs):
+        for row_number, job in enumerate(jobs):
             for column, text in enumerate(_cells(job)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, job.id)
                 item.setToolTip(text)
-                self.table.setItem(row, column, item)
+                self.table.setItem(row_number, column, item)
             if job.id == keep:
-                self.table.selectRow(row)
+                self.table.selectRow(row_number)
         self._selection_changed()
 
     def selected_job(self) -> str | None:
@@ -90,6 +65,9 @@ class QueuePanel(QWidget):
         if not rows:
             return None
         return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+
+    def _job(self) -> str:
+        return self.selected_job() or ""
 
     def _selection_changed(self) -> None:
         failed = self.selected_job() in self._failed

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (
-    QApplication,
-    QHBoxLayout,
-    QPlainTextEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QPlainTextEdit, QWidget
+
+from favdesk.gui.panels.common import SELECTABLE, button, row, stack
 
 MAX_LINES = 2000
 
@@ -21,18 +16,16 @@ class LogPanel(QWidget):
         self.setAccessibleName("Worker log")
         self.text = QPlainTextEdit(self)
         self.text.setAccessibleName("Worker log lines")
+        self.text.setAccessibleDescription(f"The newest {MAX_LINES:,} lines, newest last")
         self.text.setReadOnly(True)
+        self.text.setTextInteractionFlags(SELECTABLE)  # Shift+arrows, Ctrl+A and Ctrl+C work
+        self.text.setTabChangesFocus(True)
         self.text.setMaximumBlockCount(MAX_LINES)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setPlaceholderText("The worker's log lines appear here while it runs jobs.")
-        self.copy = QPushButton("&Copy all", self)
-        self.copy.clicked.connect(self.copy_all)
-        row = QHBoxLayout()
-        row.addStretch()
-        row.addWidget(self.copy)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.text)
-        layout.addLayout(row)
+        self.copy = button("Copy to clip&board", self, self.copy_all, "Copy every line shown")
+        stack(self, self.text, row(None, self.copy))
 
     def append(self, line: str) -> None:
         """Add a line at the bottom; follow it only if the user had not scrolled up."""

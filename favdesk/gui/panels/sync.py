@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QLabel, QProgressBar
 
 from favdesk.gui.describe import number, sync_view
-from favdesk.gui.panels.common import Card, StatusLabel, wrapped
+from favdesk.gui.panels.common import (
+    Card,
+    StatusLabel,
+    button,
+    row,
+    selectable,
+    stack,
+    wrapped,
+)
 from favdesk.gui.state import Dashboard
 
-#: The button that carries out a remedy.
+#: The button that carries out a remedy (its mnemonics differ from every other button's).
 ACTION_LABELS = {
-    "link": "&Link Spotify",
-    "settings": "Open Se&ttings...",
-    "sync": "Sync &again",
-    "resume": "&Resume worker",
-    "start": "S&tart worker",
+    "link": "Lin&k Spotify",
+    "relink": "Lin&k again",
+    "settings": "Open Sett&ings...",
+    "sync": "S&ync again",
+    "resume": "Resume &worker",
+    "start": "Start &worker",
 }
 
 
@@ -30,19 +39,12 @@ class SyncPanel(Card):
         self.detail = wrapped(accessible_name="What went wrong", parent=self)
         self.progress = QProgressBar(self)
         self.progress.setAccessibleName("Sync progress")
-        self.last = QLabel(self)
+        self.last = selectable(QLabel(self))
         self.last.setAccessibleName("Last successful sync")
-        self.action = QPushButton(self)
-        self.action.clicked.connect(lambda: self.action_clicked.emit(self._action))
         self._action = ""
-        row = QHBoxLayout()
-        row.addWidget(self.last, 1)
-        row.addWidget(self.action)
-        layout = QVBoxLayout(self)
-        for widget in (self.status, self.progress, self.detail, self.remedy):
-            layout.addWidget(widget)
-        layout.addLayout(row)
-        layout.addStretch()
+        self.action = button("", self, lambda: self.action_clicked.emit(self._action))
+        bottom = row(self.last, None, self.action)
+        stack(self, self.status, self.progress, self.detail, self.remedy, bottom, None)
 
     def render(self, d: Dashboard) -> None:
         view = sync_view(d)
@@ -61,8 +63,10 @@ class SyncPanel(Card):
         self.progress.setVisible(active)
         if total is None:
             self.progress.setRange(0, 0)  # busy indicator until the first page gives the total
-            self.progress.setFormat(f"{number(fetched)} songs")
-            return
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(min(fetched, max(total, 1)))
-        self.progress.setFormat(f"{number(fetched)} / {number(total)} songs")
+            text = f"{number(fetched)} songs"
+        else:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(min(fetched, max(total, 1)))
+            text = f"{number(fetched)} / {number(total)} songs"
+        self.progress.setFormat(text)
+        self.progress.setAccessibleDescription(f"{text} fetched")

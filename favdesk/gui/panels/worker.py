@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout
 
 from favdesk.gui.describe import value, worker_view
-from favdesk.gui.panels.common import Card, StatusLabel, wrapped
+from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
 
 RUNNING = ("idle", "busy", "waiting")
+STOP_TIP = (
+    "Stop the worker. With a sync running you choose: let it finish, or cancel it between "
+    "pages (the pages fetched so far are kept and the next sync resumes from there)."
+)
 
 
 class WorkerPanel(Card):
@@ -21,40 +24,29 @@ class WorkerPanel(Card):
         super().__init__("Worker", parent)
         self.status = StatusLabel("Worker state", self)
         self.detail = wrapped(accessible_name="Worker detail", parent=self)
-        self.pause = QPushButton("&Pause", self)
-        self.resume = QPushButton("&Resume", self)
-        self.stop = QPushButton("S&top...", self)
-        self.pause.setToolTip("Finish the current job, then take no new ones")
-        self.stop.setToolTip(
-            "Stop the worker: let the current job finish, or cancel it between pages"
-        )
-        self.pause.clicked.connect(self.pause_clicked)
-        self.resume.clicked.connect(self.resume_clicked)
-        self.stop.clicked.connect(self.stop_clicked)
-        buttons = QHBoxLayout()
-        for button in (self.pause, self.resume, self.stop):
-            buttons.addWidget(button)
-        buttons.addStretch()
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.status)
-        layout.addWidget(self.detail)
-        layout.addLayout(buttons)
-        layout.addStretch()
+        tip = "Let a running sync finish, then start no new ones until you resume"
+        self.pause = button("&Pause", self, self.pause_clicked, tip)
+        self.resume = button("&Resume", self, self.resume_clicked)
+        self.stop = button("S&top...", self, self.stop_clicked, STOP_TIP)
+        buttons = row(self.pause, self.resume, self.stop, None)
+        stack(self, self.status, self.detail, buttons, None)
 
     def render(self, d: Dashboard) -> None:
         state = value(d.worker)
         if not d.ready:
             self.status.show_status("Not started yet", "neutral")
         else:
-            self.status.show_status(*worker_view(state))
+            self.status.show_status(*worker_view(state, d.stopping))
         self.detail.setText(_detail(d, state))
         self.pause.setEnabled(d.ready and state in RUNNING)
         self.resume.setEnabled(d.ready and state in ("paused", "stopped"))
-        self.resume.setText("S&tart" if state == "stopped" else "&Resume")
+        self.resume.setText("Sta&rt" if state == "stopped" else "&Resume")
         self.stop.setEnabled(d.ready and state in (*RUNNING, "paused"))
 
 
 def _detail(d: Dashboard, state: str) -> str:
+    if state == "stopping" and d.stopping == "cancel":
+        return "The pages fetched so far are kept; the next sync resumes from there."
     if state == "busy" and d.job is not None:
         return f"Importing for user {d.job.user_id} (job {d.job.job_id})."
     if state == "paused":
