@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -25,7 +25,12 @@ from favdesk.errors import (
 from favdesk.link import complete_link
 from favdesk.secret import Secret
 
+if TYPE_CHECKING:
+    from favdesk.runtime import Runtime
+
 ROUTE = "POST /api/v2/favorites/import/spotify"
+MISSING_CODE = "missing code: send the code from Spotify's redirect"
+MISSING_VERIFIER = "missing code_verifier: send the PKCE verifier the login started with"
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,23 @@ class ApiResponse:
         return self.status == 202
 
 
-def import_spotify(runtime, request: Mapping[str, Any]) -> ApiResponse:
-    """One request `{code, code_verifier, redirect_uri}` -> 202 {jobId}, or 4xx/5xx {error}."""
+def import_spotify(runtime: Runtime, request: Mapping[str, Any]) -> ApiResponse:
+    """One request `{code, code_verifier, redirect_uri}` -> 202 {jobId}, or 4xx/5xx {error}.
+
+    A request without its code or verifier is refused before Spotify sees the single-use code.
+    """
     code = request.get("code")
     if not isinstance(code, str | Secret) or not code:
-        return ApiResponse(400, {"error": "missing code: send the code from Spotify's redirect"})
+        return ApiResponse(400, {"error": MISSING_CODE})
+    code_verifier = request.get("code_verifier")
+    if not isinstance(code_verifier, str) or not code_verifier:
+        return ApiResponse(400, {"error": MISSING_VERIFIER})
     try:
         account = complete_link(
             runtime.settings,
             runtime.spotify_app,
             code,
-            code_verifier=request.get("code_verifier"),
+            code_verifier=code_verifier,
             redirect_uri=request.get("redirect_uri") or runtime.spotify_app.redirect_uri,
             store=runtime.accounts,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -12,6 +11,7 @@ from favdesk import queue
 from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox
 from favdesk.settings import load_settings
+from tests.support.net import closed_port
 from tests.test_ingest import Recorder, login_request, spotify_env
 
 USER = "zoe"
@@ -45,12 +45,6 @@ def open_runtime(monkeypatch):
 @pytest.fixture
 def runtime(sandbox, redis_url, open_runtime):
     return open_runtime(REDIS_URL=redis_url)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def queued_ids(runtime: Runtime) -> list[str]:
@@ -117,6 +111,28 @@ def test_a_request_without_a_code_answers_400_and_calls_nobody(sandbox, runtime,
     assert response.body == {"error": "missing code: send the code from Spotify's redirect"}
     assert sandbox.stats.token_requests == {}
     assert_nothing_linked_or_queued(runtime)
+
+
+@pytest.mark.parametrize(
+    "verifier",
+    [{}, {"code_verifier": ""}, {"code_verifier": None}, {"code_verifier": 42}],
+    ids=["no-verifier", "empty", "null", "number"],
+)
+def test_a_request_without_a_verifier_answers_400_and_leaves_the_code_unspent(
+    sandbox, runtime, verifier
+):
+    request = login_request(sandbox)
+    without = {name: value for name, value in request.items() if name != "code_verifier"}
+
+    response = runtime.import_spotify({**without, **verifier})
+
+    assert response.status == 400
+    assert response.body == {
+        "error": "missing code_verifier: send the PKCE verifier the login started with"
+    }
+    assert sandbox.stats.token_requests == {}
+    assert_nothing_linked_or_queued(runtime)
+    assert runtime.import_spotify(request).ok  # the same login completes once the verifier comes
 
 
 def reused_code(sandbox: SpotifySandbox, runtime: Runtime) -> dict:
