@@ -189,7 +189,7 @@ class SettingsDialog(QDialog):
         form.addRow("Su&pabase URL:", self.supabase_url)
         form.addRow("Service-role &key:", self.supabase_key)
         form.addRow("&User id:", self.user_id)
-        form.addRow("Fetch &concurrency:", self.concurrency)
+        form.addRow("Fetch c&oncurrency:", self.concurrency)
         form.addRow("", self.wait_for_others)
         self.note = wrapped(accessible_name="Settings note", parent=self)
         self.error = wrapped(accessible_name="Settings error", parent=self)

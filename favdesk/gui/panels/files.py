@@ -29,7 +29,8 @@ class StoragePanel(QWidget):
         tip = "Download the file to a private folder and open it with your JSON viewer"
         self.open = button("Ope&n", self, self._emit_open, tip)
         self.save = button("Sa&ve a copy...", self, self._emit_save)
-        self.refresh = button("Refresh files", self, self.refresh_clicked, "List the files again")
+        tip = "List the files again (Ctrl+R refreshes everything)"
+        self.refresh = button("Refresh files", self, self.refresh_clicked, tip)
         stack(self, self.where, self.table, row(None, self.open, self.save, self.refresh))
         self._files: tuple = ()
         self._selection_changed()
