@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import redis
 from rq import get_current_job
@@ -33,10 +32,10 @@ PREFIX = "[spotify-ingest]"
 PROGRESS_INTERVAL = 1.0
 
 
-@dataclass
-class IngestServices:
-    """What the job needs; the app's `Runtime` has the same attributes, a bare `rq worker`
-    builds one with `favdesk.runtime.open_services()`."""
+@runtime_checkable
+class IngestServices(Protocol):
+    """What the job needs: the app's `Runtime` has it, and under a bare `rq worker`
+    `favdesk.runtime.open_services()` builds it."""
 
     settings: Settings
     accounts: AccountStore
@@ -50,17 +49,20 @@ def run_import(user_id: str) -> dict[str, Any]:
     context = current_job_context()
     job_id = job.id if job else context.job_id
     conn = job.connection if job else None
-    if context.runtime is not None:
-        return ingest(context.runtime, user_id, job_id=job_id, conn=conn, context=context)
-    with services_from_environment() as services:
-        return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
+    runtime = context.runtime
+    if runtime is None:
+        with services_from_environment() as services:
+            return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
+    if not isinstance(runtime, IngestServices):
+        raise TypeError(f"the worker's runtime is a {type(runtime).__name__}, not IngestServices")
+    return ingest(runtime, user_id, job_id=job_id, conn=conn, context=context)
 
 
 def ingest(
     services: IngestServices,
     user_id: str,
     *,
-    job_id: str,
+    job_id: str | None,
     conn: redis.Redis | None,
     context: JobContext,
 ) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def encode_items(items: list[dict]) -> bytes:
 def fail(
     conn: redis.Redis | None,
     user_id: str,
-    job_id: str,
+    job_id: str | None,
     context: JobContext,
     error: Exception,
 ) -> None:
@@ -156,10 +158,10 @@ def say(context: JobContext, line: str) -> None:
 
 class ProgressReporter:
     """Reports every page to the local listener; to Redis each new phase, and progress within
-    a phase at most once a second."""
+    a phase at most once a second. Without a worker's job (no connection or id) only locally."""
 
     def __init__(
-        self, conn: redis.Redis | None, user_id: str, job_id: str, context: JobContext
+        self, conn: redis.Redis | None, user_id: str, job_id: str | None, context: JobContext
     ) -> None:
         self.conn = conn
         self.user_id = user_id
@@ -170,9 +172,10 @@ class ProgressReporter:
 
     def phase(self, phase: str, fetched: int, total: int) -> None:
         self.context.report(fetched, total, phase)
+        if self.conn is None or self.job_id is None:
+            return
         now = time.monotonic()
-        same_phase = phase == self.last_phase
-        if self.conn is None or (same_phase and now - self.last_written < PROGRESS_INTERVAL):
+        if phase == self.last_phase and now - self.last_written < PROGRESS_INTERVAL:
             return
         self.last_written, self.last_phase = now, phase
         queue.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)

@@ -210,6 +210,16 @@ def open_runtime(
     return Runtime(settings or load_settings(), listener=listener)
 
 
+@dataclass
+class JobServices:
+    """The `IngestServices` of one job run by a worker that is not favdesk's."""
+
+    settings: Settings
+    accounts: AccountStore
+    spotify_app: SpotifyApp
+    storage: Storage
+
+
 @contextmanager
 def open_services() -> Iterator[IngestServices]:
     """Services for one job from this process's settings, for a worker that is not favdesk's.
@@ -221,7 +231,7 @@ def open_services() -> Iterator[IngestServices]:
         spotify_app = stack.enter_context(open_spotify_app(settings))
         storage = open_storage(settings)
         stack.callback(storage.close)
-        yield IngestServices(
+        yield JobServices(
             settings=settings,
             accounts=AccountStore(settings.database_path),
             spotify_app=spotify_app,
