@@ -27,6 +27,7 @@ from favdesk.sandbox import SpotifySandbox, follow_login
 from favdesk.settings import load_settings
 from favdesk.spotify.api import NOT_ALLOWLISTED
 from favdesk.spotify.auth import SpotifyApp
+from tests.support.net import closed_port
 
 BROWSER = f"{shlex.quote(sys.executable)} -m favdesk.sandbox.browser %s"
 #: A browser that lands on the callback with a forged `state`, as a stale or foreign tab would.
@@ -73,12 +74,6 @@ def error_line(result) -> str:
     errors = [line for line in lines if line.startswith("favdesk:")]
     assert errors == [lines[-1]], result.stderr
     return lines[-1]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- in-process ----------------------------------------------------------------------------

@@ -14,12 +14,7 @@ from favdesk.errors import RedisUnavailable
 from favdesk.secret import Secret
 from favdesk.worker import EmbeddedWorker
 from tests.jobs import CommandMeter
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.net import closed_port
 
 
 @pytest.mark.parametrize(
@@ -76,7 +71,7 @@ def test_ping_and_server_info_cost_one_command_each(private_redis):
 
 
 def test_unreachable_server_fails_fast_with_where_and_what_to_do():
-    conn = redisconn.connect(f"redis://:s3cretpass@127.0.0.1:{free_port()}/0")
+    conn = redisconn.connect(f"redis://:s3cretpass@127.0.0.1:{closed_port()}/0")
     started = time.monotonic()
     with pytest.raises(RedisUnavailable) as caught:
         redisconn.ping(conn)
@@ -115,7 +110,7 @@ def tls_redis(tmp_path):
          "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
-    port = free_port()
+    port = closed_port()
     server = subprocess.Popen(
         ["redis-server", "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert),
          "--tls-key-file", str(key), "--tls-auth-clients", "no", "--save", "",
