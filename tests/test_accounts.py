@@ -13,10 +13,10 @@ from keyring.backends import fail, null
 
 from favdesk.accounts import NO_KEYRING, AccountStore, require_keyring
 from favdesk.errors import KeyringUnavailable, NoAccount, ReauthRequired
+from favdesk.sandbox.memkeyring import MemoryKeyring
 from favdesk.secret import Secret
 from favdesk.spotify.api import SpotifyUser
 from favdesk.spotify.auth import Tokens
-from favdesk.sandbox.memkeyring import MemoryKeyring
 
 ALICE = SpotifyUser(id="alice", display_name="Alice Ångström")
 BOB = SpotifyUser(id="bob", display_name="Bob", account_id="acct-bob")
