@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.tray_available = False
         self.hint_shown = False
+        self.shown = controller.state
         self.setWindowIcon(app_icon())
         self._build()
         self._build_menu()
@@ -188,6 +189,7 @@ class MainWindow(QMainWindow):
 
     def render(self, d: Dashboard) -> None:
         """Show `d` everywhere: banners, cards, tabs and the title."""
+        self.shown = d
         self._render_banners(d)
         for panel in (self.account, self.sync, self.worker, self.redis, self.queue, self.storage):
             panel.render(d)
@@ -313,7 +315,7 @@ class MainWindow(QMainWindow):
         if event.type() == event.Type.WindowStateChange:
             self.controller.set_window_visible(self.isVisible() and not self.isMinimized())
         elif event.type() == event.Type.PaletteChange:
-            self._render_banners(self.controller.state)
+            self._render_banners(self.shown)
 
     def show_dashboard(self) -> None:
         """Bring the window up (tray "Open dashboard", a second launch)."""

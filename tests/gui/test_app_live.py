@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from favdesk.gui.app import Desktop
 from favdesk.sandbox import DEMO_CLIENT_ID
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
+from favdesk.storage import raw_key
 
 BROWSER = f"{shlex.quote(sys.executable)} -m favdesk.sandbox.browser %s"
 TRACKS = 1500
@@ -141,6 +143,13 @@ def test_a_stored_file_can_be_saved_and_opened(qtbot, launch, app_settings, tmp_
     assert saved.args == [str(copy)]
     assert copy.read_bytes() == controller.runtime.download(key)
 
+    older = raw_key(controller.state.user_id, date(2026, 1, 2))
+    controller.runtime.storage.upload_json(older, b"[]")
+    click(qtbot, window.storage.refresh)
+    qtbot.waitUntil(lambda: window.storage.table.rowCount() == 2, timeout=LONG)
+    keys = {window.storage.table.item(row, 3).text() for row in range(2)}
+    assert keys == {key, older}
+
     opened: list[QUrl] = []
     catcher = UrlCatcher(opened.append)
     QDesktopServices.setUrlHandler("file", catcher, "open")
@@ -230,10 +239,14 @@ def test_stop_during_a_sync_asks_and_can_cancel_between_pages(
     qtbot.waitUntil(
         lambda: controller.state.job is not None and controller.state.job.fetched > 0, timeout=LONG
     )
+    said: list[str] = []
+    controller.changed.connect(lambda _d: said.append(window.worker.status.words))
     click(qtbot, window.worker.stop)
     screenshot(question(qtbot, window, "stop-the-worker"), "live-05-stop-question")
     answer(qtbot, window, "stop-the-worker", "Cancel it &between pages")
     qtbot.waitUntil(lambda: controller.state.worker == "stopped", timeout=LONG)
+    assert "Stopping: the current sync ends after the page it is fetching" in said
+    assert controller.state.stopping is None, "said only while stopping"
     outcome = controller.state.outcome
     assert not outcome.ok
     assert controller.state.job is None
@@ -309,12 +322,16 @@ def test_a_refused_account_says_what_to_do_and_its_failed_job_can_be_retried(
     desktop = launch(app_settings())
     window, controller = desktop.window, desktop.controller
     link(qtbot, desktop)
+    notes: list[tuple[str, str]] = []
+    controller.notified.connect(lambda title, message: notes.append((title, message)))
     spotify.faults.not_allowlisted = True
     click(qtbot, window.account.sync)
     qtbot.waitUntil(lambda: "allow-list" in window.sync.remedy.text(), timeout=LONG)
     assert window.sync.status.words == "Error: the account is not allowed in this Spotify app"
     assert "User Management" in window.sync.detail.text()  # Spotify's own words, kept
     assert window.sync.action.text() == "Open Sett&ings..."
+    assert [title for title, _message in notes] == ["Sync started", "Sync failed"]
+    assert "User Management" in notes[-1][1]
     failed = select_failed_job(qtbot, window)
     assert window.queue.retry.isEnabled()
     screenshot(window, "live-08-error-not-allowed")

@@ -15,6 +15,7 @@ from favdesk.gui.describe import (
     status_line,
     sync_view,
     tray_look,
+    worker_view,
 )
 from favdesk.gui.state import Dashboard, JobOutcome, LiveJob, PollPlan
 from tests.gui import samples
@@ -142,3 +143,16 @@ def test_a_job_requeued_by_a_stop_shows_as_queued_once_redis_says_so():
     assert sync_view(replace(stopped, snapshot=before)).words == "Error: stopped before it finished"
     view = sync_view(replace(stopped, snapshot=after))
     assert (view.words, view.action) == ("Queued", "start")
+
+
+def test_a_stop_says_whether_the_running_sync_finishes_or_is_cancelled():
+    finish, _tone = worker_view("stopping", "finish")
+    cancel, _tone = worker_view("stopping", "cancel")
+    assert finish == "Stopping: the current sync finishes first, then no new ones start"
+    assert cancel == "Stopping: the current sync ends after the page it is fetching"
+    assert worker_view("stopping")[0] == "Stopping after the current job..."
+
+
+def test_an_expired_link_is_the_status_line_when_nothing_failed():
+    d = replace(READY, accounts=(samples.account(needs_relink=True),))
+    assert status_line(d) == "The Spotify link expired: link again"

@@ -65,3 +65,14 @@ def test_no_system_tray_offscreen_so_the_icon_is_not_shown(qtbot):
     assert tray.show() is False
     assert not tray.icon.isVisible()
     tray.close()
+
+
+def test_an_expired_link_offers_link_again_instead_of_sync_now(qtbot):
+    expired = replace(READY, accounts=(samples.account(needs_relink=True),))
+    entry = menu_entries(expired)[1]
+    assert (entry.key, entry.label, entry.enabled) == ("link", "Link Spotify again...", True)
+    tray = Tray()
+    tray.render(expired)
+    with qtbot.waitSignal(tray.link_requested):
+        tray.choose("link")
+    tray.close()

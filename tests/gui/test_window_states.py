@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QPushButton
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
 from rq.job import JobStatus
 
 from favdesk.gui.describe import clock
-from favdesk.gui.main_window import MainWindow
-from favdesk.gui.panels.common import TONES
+from favdesk.gui.main_window import DEFAULT_SIZE, MainWindow, fitting
+from favdesk.gui.panels.common import TONES, tone_colour
 from favdesk.gui.panels.logview import MAX_LINES
 from favdesk.gui.state import Dashboard, LinkState, LiveJob, PollPlan
 from tests.gui import samples
@@ -178,7 +187,41 @@ def test_log_keeps_the_newest_lines_and_copies_them(window):
     assert QApplication.clipboard().text().splitlines()[-1] == lines[-1]
 
 
-def test_status_widgets_have_accessible_names_and_buttons_take_focus(window):
+#: A state with every tone on screen: errors, a warning banner, running parts, a progress bar.
+BUSY_WITH_ERRORS = replace(
+    READY,
+    accounts=(samples.account(needs_relink=True),),
+    snapshot=samples.snapshot(
+        sync="error", reason="reauth", jobs=[samples.job(state=JobStatus.FAILED, error="boom")]
+    ),
+    notice="Could not delete the job: it is running",
+)
+STATUS_WIDGETS = (QLabel, QProgressBar, QAbstractItemView, QPlainTextEdit)
+
+
+def test_every_status_widget_has_an_accessible_name(window):
+    syncing = replace(READY, worker="busy", job=LiveJob("j", "demo-listener", 5, 10, "fetching"))
+    for state in (BUSY_WITH_ERRORS, syncing):
+        window.render(state)
+        for tab in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(tab)
+            shown = [
+                w
+                for w in window.findChildren(QWidget)
+                if isinstance(w, STATUS_WIDGETS) and w.isVisible()
+            ]
+            unnamed = [
+                w
+                for w in shown
+                if not w.accessibleName()
+                and not isinstance(w, QHeaderView)
+                and not (isinstance(w, QLabel) and w.buddy() is not None)  # a form row's caption
+            ]
+            assert unnamed == [], [getattr(w, "text", lambda: "")() for w in unnamed]
+    assert window.sync.progress.accessibleDescription() == "5 / 10 songs fetched"
+
+
+def test_status_lines_say_their_state_to_screen_readers_and_buttons_take_focus(window):
     window.render(READY)
     for name in ("Sync status", "Worker state", "Redis reachability", "Link state"):
         labels = [w for w in window.findChildren(QLabel) if w.accessibleName() == name]
@@ -189,13 +232,71 @@ def test_status_widgets_have_accessible_names_and_buttons_take_focus(window):
         assert button.text() or button.accessibleName()
 
 
-def test_status_colours_follow_a_dark_palette(window):
-    dark = QPalette()
-    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
-    dark.setColor(QPalette.ColorRole.WindowText, QColor("#e8eaed"))
-    window.setPalette(dark)
-    window.render(READY)
-    assert TONES["ok"][1] in window.sync.status.text()
+def dark_palette() -> QPalette:
+    """A dark desktop palette, as a platform theme in dark mode hands it to Qt."""
+    palette = QPalette()
+    colours = {
+        "Window": "#2b2b2b",
+        "WindowText": "#e8e8e8",
+        "Base": "#1e1e1e",
+        "AlternateBase": "#262626",
+        "Text": "#e8e8e8",
+        "Button": "#353535",
+        "ButtonText": "#e8e8e8",
+        "Highlight": "#3d7fd1",
+        "HighlightedText": "#ffffff",
+        "Link": "#8ab4f8",
+        "ToolTipBase": "#353535",
+        "ToolTipText": "#e8e8e8",
+        "PlaceholderText": "#9a9a9a",
+    }
+    for role, colour in colours.items():
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(colour))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, "#7a7a7a")
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, "#7a7a7a")
+    return palette
+
+
+def contrast(one: QColor, other: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours (4.5 is the minimum for text)."""
+
+    def luminance(colour: QColor) -> float:
+        def channel(value: float) -> float:
+            return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+        red, green, blue = (channel(c) for c in (colour.redF(), colour.greenF(), colour.blueF()))
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_status_colours_read_well_on_the_light_and_the_dark_palette():
+    for palette in (QApplication.style().standardPalette(), dark_palette()):
+        background = palette.color(QPalette.ColorRole.Window)
+        for tone in TONES:
+            ratio = contrast(tone_colour(tone, palette), background)
+            assert ratio >= 4.5, (tone, background.name(), round(ratio, 2))
+
+
+def test_a_dark_system_palette_re_tints_the_whole_window(qtbot, window, screenshot):
+    original = QApplication.palette()
+    QApplication.setPalette(dark_palette())
+    try:
+        window.render(BUSY_WITH_ERRORS)
+        screenshot(window, "12-dark-palette")
+        assert TONES["error"][1] in window.sync.status.text()
+        assert TONES["ok"][1] in window.redis.status.text()
+        assert TONES["warn"][1] in window.demo_banner.styleSheet()
+    finally:
+        QApplication.setPalette(original)
+    qtbot.waitUntil(lambda: TONES["error"][0] in window.sync.status.text())  # back to light
+
+
+def test_the_first_window_size_fits_small_and_high_dpi_screens():
+    assert fitting(DEFAULT_SIZE, QSize(1920, 1040)) == DEFAULT_SIZE
+    assert fitting(DEFAULT_SIZE, QSize(1280, 720)) == QSize(1000, 648)  # 2560x1440 at 2x
+    assert fitting(DEFAULT_SIZE, QSize(800, 600)) == QSize(720, 540)
 
 
 def test_window_geometry_is_remembered(qtbot, window):

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
 from favdesk.gui.describe import clock, duration, number, value
-from favdesk.gui.panels.common import button, row, rows_table, selectable, stack, wrapped
+from favdesk.gui.panels.common import button, row, rows_table, selectable, stack
 from favdesk.gui.state import Dashboard
 
 STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
@@ -29,7 +29,8 @@ class QueuePanel(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.retry = button("Retry &job", self, lambda: self.retry_clicked.emit(self._job()))
         self.delete = button("&Delete job", self, lambda: self.delete_clicked.emit(self._job()))
-        hint = wrapped(HINT, accessible_name="Failed jobs hint", parent=self)
+        hint = selectable(QLabel(HINT, self))
+        hint.setAccessibleName("Failed jobs hint")
         counts = row(*self.counts.values(), None)
         stack(self, counts, self.table, row(hint, None, self.retry, self.delete))
         self._failed: set[str] = set()
