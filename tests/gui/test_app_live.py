@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import threading
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+import redis.connection
 from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+import favdesk.gui
 from favdesk.gui import poller as poller_module
 from favdesk.gui.app import Desktop
 from favdesk.sandbox import DEMO_CLIENT_ID
@@ -27,6 +32,7 @@ from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
 from favdesk.storage import raw_key
 
+GUI_CODE = str(Path(favdesk.gui.__file__).parent)
 BROWSER = f"{shlex.quote(sys.executable)} -m favdesk.sandbox.browser %s"
 TRACKS = 1500
 LONG = 30_000
@@ -55,16 +61,53 @@ def app_settings(monkeypatch, spotify, redis_url):
     return make
 
 
+class GuiThreadWatch:
+    """Notes every Redis command and HTTP request made on the GUI thread while `on`."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.on = False
+        self.seen: list[str] = []
+        send_command = redis.connection.AbstractConnection.send_packed_command
+        send_request = httpx.Client.send
+
+        def redis_command(connection, *args, **kwargs):
+            self._check("a Redis command")
+            return send_command(connection, *args, **kwargs)
+
+        def http_request(client, request, *args, **kwargs):
+            self._check(f"HTTP {request.method} {request.url.path}")
+            return send_request(client, request, *args, **kwargs)
+
+        monkeypatch.setattr(
+            redis.connection.AbstractConnection, "send_packed_command", redis_command
+        )
+        monkeypatch.setattr(httpx.Client, "send", http_request)
+
+    def _check(self, what: str) -> None:
+        """Note `what` when favdesk's code sent it on the GUI thread (not a test's fixture)."""
+        if not self.on or threading.current_thread() is not threading.main_thread():
+            return
+        callers = [frame for frame in traceback.extract_stack() if GUI_CODE in frame.filename]
+        if callers:
+            self.seen.append(f"{what} from {callers[-1].name} ({callers[-1].filename})")
+
+
 @pytest.fixture
-def launch(qtbot):
-    """Start the real app (window, tray logic, runtime); close everything afterwards."""
+def launch(qtbot, monkeypatch):
+    """Start the real app (window, tray logic, runtime); close everything afterwards.
+
+    From the start to the end of the test the GUI thread must send Redis and the network
+    nothing (closing at exit may block: it is not watched).
+    """
     started: list[Desktop] = []
+    watch = GuiThreadWatch(monkeypatch)
 
     def start(settings) -> Desktop:
         desktop = Desktop(settings, quit_app=lambda: desktop.quits.append(True))
         desktop.quits = []
         started.append(desktop)
         desktop.window.resize(1000, 760)
+        watch.on = True
         desktop.start()
         qtbot.waitExposed(desktop.window)
         qtbot.waitUntil(lambda: desktop.controller.state.ready, timeout=LONG)
@@ -72,9 +115,11 @@ def launch(qtbot):
         return desktop
 
     yield start
+    watch.on = False
     for desktop in started:
         desktop.close()
         desktop.window.deleteLater()
+    assert watch.seen == [], "the GUI thread waited on Redis or the network"
 
 
 def click(qtbot, button) -> None:
