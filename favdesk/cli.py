@@ -10,7 +10,8 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from favdesk import __version__
 from favdesk.errors import FavdeskError
@@ -63,9 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve(command: str):
+Handler = Callable[[argparse.Namespace, Any], int]
+
+
+def resolve(command: str) -> Handler:
+    """The handler of a subcommand, imported only when it runs (the GUI's Qt stays unloaded)."""
     module_name, function = HANDLERS[command].split(":")
-    return getattr(importlib.import_module(module_name), function)
+    return cast(Handler, getattr(importlib.import_module(module_name), function))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
 from dotenv import dotenv_values
@@ -250,7 +250,7 @@ def parse_bool(name: str, values: Mapping[str, str]) -> bool:
     raise SettingsError(name, f"{raw!r} is not a yes/no value: use 1 or 0")
 
 
-def _split(name: str, url: str):
+def _split(name: str, url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
