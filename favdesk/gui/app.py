@@ -24,7 +24,7 @@ from favdesk.settings import Settings, load_settings
 
 def application() -> QApplication:
     """The process's QApplication, named for the desktop (icon, .desktop file, window class)."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication([APP_NAME])  # WM_CLASS "favdesk", "favdesk"
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(APP_NAME)

@@ -7,6 +7,7 @@ when it exits. Screenshots of the real window go to artifacts/screenshots/.
 
 from __future__ import annotations
 
+import configparser
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
+from favdesk import APP_ID
 from tests.gui.conftest import SCREENSHOTS
 from tests.gui.xserver import Display, Window, Xvfb
 
@@ -146,6 +148,14 @@ def colours(image: QImage) -> int:
     return len({image.pixel(x, y) for x in columns for y in rows})
 
 
+def startup_wm_class() -> str:
+    """The window class the desktop entry promises (docks group windows by it)."""
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(Path(__file__).resolve().parents[2] / "packaging" / f"{APP_ID}.desktop")
+    return entry["Desktop Entry"]["StartupWMClass"]
+
+
 def assert_exited_cleanly(app: App) -> None:
     assert app.exit_code() == 0, app.log.read_text()
     text = app.log.read_text()
@@ -159,6 +169,7 @@ def test_the_window_appears_on_a_real_x_server_and_sigterm_quits_cleanly(launch)
     app = launch()
     window = app.window(READY_TITLE)
     assert redis_servers_under(app.data_dir), "demo mode runs its own redis-server"
+    assert app.display.wm_class(window.id) == ("favdesk", startup_wm_class())
     image = save_screenshot(app.display, window, "xvfb-window.png")
     assert colours(image) > 20, "the window painted its dashboard"
     app.process.send_signal(signal.SIGTERM)

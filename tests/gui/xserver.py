@@ -216,18 +216,23 @@ class Display:
         finally:
             _libc.free(reply)
 
+    def property(self, window: int, name: str) -> bytes:
+        """A window property's raw value (b"" when it is not set)."""
+        args = (0, window, self.atom(name), ANY_PROPERTY_TYPE, 0, 1024)
+        reply = self._reply("xcb_get_property", *args)
+        try:
+            length = self.xcb.xcb_get_property_value_length(reply)
+            return ctypes.string_at(self.xcb.xcb_get_property_value(reply), length)
+        finally:
+            _libc.free(reply)
+
     def _title(self, window: int) -> str:
-        for name in ("_NET_WM_NAME", "WM_NAME"):
-            args = (0, window, self.atom(name), ANY_PROPERTY_TYPE, 0, 1024)
-            reply = self._reply("xcb_get_property", *args)
-            try:
-                length = self.xcb.xcb_get_property_value_length(reply)
-                value = ctypes.string_at(self.xcb.xcb_get_property_value(reply), length)
-            finally:
-                _libc.free(reply)
-            if value:
-                return value.decode("utf-8", "replace")
-        return ""
+        value = self.property(window, "_NET_WM_NAME") or self.property(window, "WM_NAME")
+        return value.decode("utf-8", "replace")
+
+    def wm_class(self, window: int) -> tuple[str, ...]:
+        """WM_CLASS: (instance, class); docks match the class to StartupWMClass."""
+        return tuple(part.decode() for part in self.property(window, "WM_CLASS").split(b"\0")[:2])
 
     def _viewable(self, window: int) -> bool:
         reply = self._reply("xcb_get_window_attributes", window)
