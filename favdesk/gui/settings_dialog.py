@@ -147,7 +147,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.settings = settings
         self.setWindowTitle("favdesk settings")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 90)  # scales with the font
         self.saved_secrets = self._saved_secrets()
         self._build()
         self._fill()
@@ -193,8 +193,6 @@ class SettingsDialog(QDialog):
         form.addRow("", self.wait_for_others)
         self.note = wrapped(accessible_name="Settings note", parent=self)
         self.error = wrapped(accessible_name="Settings error", parent=self)
-        colour = tone_colour("error", self.palette()).name()
-        self.error.setStyleSheet(f"color: {colour}")
         self.error.hide()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
@@ -287,12 +285,17 @@ class SettingsDialog(QDialog):
         try:
             checked = settings_from_values(self.values())
         except SettingsError as error:
-            self.error.setText(str(error))
-            self.error.show()
+            self._show_error(str(error))
             self._focus(error.variable)
             return None
         self.error.hide()
         return checked
+
+    def _show_error(self, text: str) -> None:
+        """The message in the error colour that reads on the current (light or dark) palette."""
+        self.error.setStyleSheet(f"color: {tone_colour('error', self.palette()).name()}")
+        self.error.setText(text)
+        self.error.show()
 
     def _focus(self, variable: str) -> None:
         fields = {
@@ -317,11 +320,10 @@ class SettingsDialog(QDialog):
         try:
             self._store_secrets(self.secret_changes())
         except (KeyringError, RuntimeError) as error:
-            self.error.setText(
+            self._show_error(
                 f"The system keyring refused the secrets ({type(error).__name__}): unlock it or "
                 "install a Secret Service, then save again. Nothing was saved."
             )
-            self.error.show()
             return
         self._store_file(self.values())
         self.saved.emit(checked)

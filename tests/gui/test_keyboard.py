@@ -138,6 +138,14 @@ def test_tab_follows_the_reading_order_and_leaves_the_tables(window):
     ]
 
 
+def test_tab_moves_through_the_log_and_out_of_it(window):
+    window.render(READY)
+    window.tabs.setCurrentWidget(window.log)
+    window.log.append("[spotify-ingest] page 1 of 3")
+    chain = focus_chain(window, "S&ettings...")
+    assert chain[-2:] == ["Worker log lines", "Copy to clip&board"]
+
+
 def test_alt_letters_press_buttons_and_switch_tabs(qtbot, window):
     window.render(READY)
     window.activateWindow()

@@ -320,3 +320,14 @@ def test_closing_without_a_tray_quits_at_once_when_nothing_runs(qtbot, window):
     window.render(READY)
     with qtbot.waitSignal(window.controller.quit_ready):
         window.close()
+
+
+def test_a_minimised_window_counts_as_hidden_so_nothing_is_polled(qtbot, window):
+    poller = window.controller.poller
+    poller.update(ready=True)
+    assert poller.plan.active, "shown and ready: it reads Redis"
+    window.showMinimized()
+    qtbot.waitUntil(lambda: not poller.plan.active)
+    assert poller.plan.reason == "the window is hidden"
+    window.showNormal()
+    qtbot.waitUntil(lambda: poller.plan.active)
