@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from rq.job import JobStatus
 
 from favdesk.accounts import Account
 from favdesk.queue import JobInfo, Progress, SyncState, SyncStatus
+from favdesk.runtime import RedisHealth, StatusSnapshot
 from favdesk.storage import StoredFile
 
 NOW = datetime(2026, 11, 29, 14, 5, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class RedisHealth:
-    reachable: bool
-    where: str
-    latency_ms: float | None
-    version: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class StatusSnapshot:
-    redis: RedisHealth
-    counts: dict
-    syncs: dict
-    progress: dict
-    jobs: list
-    taken_at: datetime
 
 
 def account(user_id="demo-listener", name="Demo Listener", needs_relink=False) -> Account:
