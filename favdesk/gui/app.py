@@ -74,7 +74,8 @@ class Desktop(QObject):
         if self.dialog is not None:
             self.dialog.raise_()
             return
-        self.dialog = SettingsDialog(self.controller.settings, self.window)
+        c = self.controller
+        self.dialog = SettingsDialog(c.settings, self.window, c.bridge.run_in_background)
         self.dialog.saved.connect(self._settings_saved)
         self.dialog.finished.connect(self._settings_closed)
         self.dialog.open()

@@ -4,13 +4,15 @@ Values are checked with `settings_from_values` before anything is written, so th
 the CLI's messages. Secrets (`SECRET_NAMES`) go to the keyring under service "favdesk" as
 `setting:NAME` and never into a file or a field; the rest goes to `{config dir}/.env`,
 written atomically. Settings apply when the runtime is opened again (or at the next start).
+The keyring is written on a worker thread: a locked keyring's unlock prompt must not freeze the
+window.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from favdesk.errors import SettingsError
+from favdesk.gui.bridge import Bridge, user_message
 from favdesk.gui.panels.common import tone_colour, wrapped
 from favdesk.settings import (
     DEFAULT_REDIRECT_URI,
@@ -53,6 +56,10 @@ FILE_NAMES = (
     "FAVDESK_WAIT_FOR_OTHER_JOBS",
 )
 DEFAULT_CONCURRENCY = 8
+#: `Bridge.run_in_background`'s shape: run a task off the GUI thread, call back on it.
+Runner = Callable[
+    [Callable[[], object], Callable[[object], None], Callable[[BaseException], None]], object
+]
 
 
 def redis_url_has_password(url: str) -> bool:
@@ -143,9 +150,15 @@ class SettingsDialog(QDialog):
 
     saved = Signal(object)
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        run_in_background: Runner | None = None,
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.run_in_background = run_in_background or Bridge(self).run_in_background
         self.setWindowTitle("favdesk settings")
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 90)  # scales with the font
         self.saved_secrets = self._saved_secrets()
@@ -313,21 +326,30 @@ class SettingsDialog(QDialog):
             fields[variable].setFocus()
 
     def save(self) -> None:
-        """Validate, then write secrets to the keyring and the rest to the config file."""
+        """Validate, then write secrets to the keyring (in the background) and the rest to the
+        config file once the keyring took them."""
         checked = self.validate()
         if checked is None:
             return
-        try:
-            self._store_secrets(self.secret_changes())
-        except (KeyringError, RuntimeError) as error:
-            self._show_error(
-                f"The system keyring refused the secrets ({type(error).__name__}): unlock it or "
-                "install a Secret Service, then save again. Nothing was saved."
-            )
+        changes, values = self.secret_changes(), self.values()
+        self.buttons.setEnabled(False)
+
+        def stored(_nothing: object) -> None:
+            self._store_file(values)
+            self.saved.emit(checked)
+            self.accept()
+
+        self.run_in_background(lambda: self._store_secrets(changes), stored, self._not_stored)
+
+    def _not_stored(self, error: BaseException) -> None:
+        self.buttons.setEnabled(True)
+        if not isinstance(error, (KeyringError, RuntimeError)):
+            self._show_error(f"Nothing was saved: {user_message(error)}")
             return
-        self._store_file(self.values())
-        self.saved.emit(checked)
-        self.accept()
+        self._show_error(
+            f"The system keyring refused the secrets ({type(error).__name__}): unlock it or "
+            "install a Secret Service, then save again. Nothing was saved."
+        )
 
     def secret_changes(self) -> dict[str, str | None]:
         """Secrets to write (a value) or remove (None); untouched ones are left as they are."""

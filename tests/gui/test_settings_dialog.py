@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 
 import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import KeyringLocked, PasswordDeleteError
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
@@ -121,3 +124,37 @@ def test_names_set_in_the_environment_are_pointed_out(qtbot, monkeypatch):
     dialog = SettingsDialog(load_settings())
     qtbot.addWidget(dialog)
     assert "which wins: SPOTIFY_CLIENT_ID." in dialog.note.text()
+
+
+class LockedKeyring(KeyringBackend):
+    """A keyring that refuses writes, noting the thread each write came from."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[threading.Thread] = []
+
+    def get_password(self, service, username):
+        return None
+
+    def set_password(self, service, username, password):
+        self.threads.append(threading.current_thread())
+        raise KeyringLocked("the collection is locked")
+
+    def delete_password(self, service, username):
+        raise PasswordDeleteError("nothing stored")
+
+
+def test_a_refusing_keyring_is_asked_off_the_gui_thread_and_nothing_is_saved(
+    qtbot, dialog, settings
+):
+    locked = LockedKeyring()
+    keyring.set_keyring(locked)
+    type_into(qtbot, dialog.client_secret.edit, "client-secret-value")
+    save(qtbot, dialog)
+    qtbot.waitUntil(lambda: dialog.error.isVisible())
+    assert "keyring refused the secrets (KeyringLocked)" in dialog.error.text()
+    assert locked.threads and locked.threads[0] is not threading.main_thread()
+    assert dialog.isVisible() and dialog.buttons.isEnabled()
+    assert not (settings.config_dir / ".env").exists()
