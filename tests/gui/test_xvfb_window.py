@@ -97,9 +97,16 @@ class App:
         return self.process.wait(timeout=START_TIMEOUT)
 
     def stop(self) -> None:
+        """After a failed test: end the app, then any redis-server it left behind."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pid in redis_servers_under(self.data_dir):
+            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
