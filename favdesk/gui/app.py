@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject, QSocketNotifier
 from PySide6.QtWidgets import QApplication
 
 from favdesk import APP_ID, APP_NAME
+from favdesk.errors import FavdeskError
 from favdesk.gui.bridge import user_message
 from favdesk.gui.controller import AppController, Opener, default_opener
 from favdesk.gui.icons import app_icon
@@ -120,8 +122,22 @@ def stop_on_signals(app: QApplication, on_signal) -> socket.socket:
     return writer
 
 
+def require_display(environ: Mapping[str, str]) -> None:
+    """On Linux, say plainly that there is no desktop instead of letting Qt abort."""
+    if not sys.platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return
+    raise FavdeskError(
+        "no desktop to show the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): "
+        "start favdesk from a desktop session, or use `favdesk-cli demo` and the other commands "
+        "in a terminal (`favdesk-cli --help`)"
+    )
+
+
 def run_app(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk` with no command: the desktop app (or the running one's window, if any)."""
+    require_display(os.environ)
     app = application()
     name = server_name(settings.data_dir)
     if ask_running_instance(name):

@@ -247,7 +247,7 @@ def relink_required(spotify_id: str, status: int | None = None) -> ReauthRequire
     """The error for a link whose refresh token Spotify no longer accepts."""
     return ReauthRequired(
         f"The Spotify link of {spotify_id} has expired or was revoked: link Spotify again "
-        "(`favdesk link`, or Link Spotify in the app)",
+        "(`favdesk link`, or Link again in the app)",
         "invalid_grant",
         status,
     )
