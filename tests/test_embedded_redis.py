@@ -31,3 +31,37 @@ def test_long_data_dir_gets_a_short_socket_path(tmp_path):
     with EmbeddedRedis(deep) as server:
         assert len(str(server.socket_path)) <= MAX_SOCKET_PATH
         assert redis.Redis.from_url(server.url).ping()
+
+
+def test_server_left_by_a_process_that_died_is_adopted_and_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from favdesk.embedded_redis import EmbeddedRedis\n"
+        "server = EmbeddedRedis(Path(sys.argv[1])).start()\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "r")], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout.readline().strip() == "up"
+    os.kill(owner.pid, signal.SIGKILL)  # its redis-server lives on, orphaned
+    owner.wait()
+
+    server = EmbeddedRedis(tmp_path / "r").start()
+    assert server.adopted
+    client = redis.Redis.from_url(server.url)
+    assert client.ping()
+    server.stop()
+    try:
+        client.ping()
+        answered = True
+    except redis.exceptions.ConnectionError:
+        answered = False
+    assert not answered
