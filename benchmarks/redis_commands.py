@@ -7,7 +7,7 @@ snapshot, per stop, and per minute while idle, paused or waiting for other apps'
     .venv/bin/python -m benchmarks.redis_commands [--window S] [--blocking-minutes M]
 
 (run from the repository root: the test job functions come from tests/jobs.py.) The blocking
-worker's idle cost needs a long window to be measured (one blocking pop lasts 405 s); without
+worker's idle cost needs a long window to be measured (one blocking pop lasts 1785 s); without
 `--blocking-minutes` it is derived from RQ's timings and marked so.
 """
 
@@ -22,11 +22,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
+from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
 
 from favdesk import queue, redisconn
 from favdesk.embedded_redis import EmbeddedRedis
-from favdesk.worker import EmbeddedWorker, WorkerController, WorkerListener, WorkerState
+from favdesk.worker import (
+    WAITING_WORKER_TTL,
+    EmbeddedWorker,
+    WorkerController,
+    WorkerListener,
+    WorkerState,
+)
 from tests import jobs
 from tests.jobs import CommandMeter
 
@@ -178,9 +184,9 @@ def idle(url: str, meter: CommandMeter, window: float, blocking_minutes: float) 
 
 
 def derived_blocking_rate() -> float:
-    """RQ's idle loop: HSET+EXPIRE+BLMOVE per blocking pop (worker_ttl - 15 s); maintenance
+    """RQ's idle loop: HSET+EXPIRE+BLMOVE per blocking pop (WAITING_WORKER_TTL - 15 s); maintenance
     (11 commands, plus favdesk's 1-command dead-worker check) on every wake-up after 600 s."""
-    pop = DEFAULT_WORKER_TTL - 15
+    pop = WAITING_WORKER_TTL - 15
     wakes_per_maintenance = -(-DEFAULT_MAINTENANCE_TASK_INTERVAL // pop)
     cycle = wakes_per_maintenance * pop
     commands = wakes_per_maintenance * 3 + 12
