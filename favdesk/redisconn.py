@@ -61,7 +61,7 @@ def describe(url: str | Secret) -> str:
     """Where a URL points, for people: "TLS host:6379 db 0"; never the password or token."""
     raw = url.reveal() if isinstance(url, Secret) else url
     parts = urlsplit(raw)
-    db = _db_from_url(parts.path, parts.query, unix=parts.scheme == "unix")
+    db = database_number(parts.path, parts.query, unix=parts.scheme == "unix")
     if parts.scheme == "unix":
         return f"unix socket {unquote(parts.path)} db {db}"
     host = parts.hostname or "localhost"
@@ -84,7 +84,8 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _db_from_url(path: str, query: str, *, unix: bool) -> int:
+def database_number(path: str, query: str, *, unix: bool) -> int:
+    """The db of a Redis URL (`/N` or `?db=N`); ValueError when it is not a whole number."""
     values = parse_qs(query).get("db")
     if values:
         return int(values[0])

@@ -198,8 +198,17 @@ def validate_redis_url(url: str, values: Mapping[str, str]) -> str:
             "unknown scheme: use redis://host:6379/0, rediss://default:TOKEN@host:6379 "
             "(Upstash, TLS) or unix:///path/to/redis.sock",
         )
-    if scheme != "unix" and not _split(name, url).hostname:
+    parts = _split(name, url, secret=True)
+    if scheme != "unix" and not parts.hostname:
         raise SettingsError(name, "has no host: use redis://host:6379/0")
+    from favdesk.redisconn import database_number
+
+    try:
+        database_number(parts.path, parts.query, unix=scheme == "unix")
+    except ValueError:
+        raise SettingsError(
+            name, "the database number must be a whole number, as in redis://host:6379/0"
+        ) from None
     return url
 
 
@@ -250,12 +259,14 @@ def parse_bool(name: str, values: Mapping[str, str]) -> bool:
     raise SettingsError(name, f"{raw!r} is not a yes/no value: use 1 or 0")
 
 
-def _split(name: str, url: str) -> SplitResult:
+def _split(name: str, url: str, *, secret: bool = False) -> SplitResult:
+    """Parse a URL; a `secret` one (it may carry a password) is never echoed in the message."""
+    problem = "is not a valid URL" if secret else f"{url!r} is not a valid URL"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise SettingsError(name, f"{url!r} is not a valid URL") from None
+        raise SettingsError(name, problem) from None
     if not parts.scheme:
-        raise SettingsError(name, f"{url!r} is not a valid URL")
+        raise SettingsError(name, problem)
     return parts

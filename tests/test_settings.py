@@ -84,6 +84,22 @@ def test_bad_values_fail_early_naming_the_variable_and_the_fix(tmp_path, env, va
     assert hint in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rediss://default:SUPERSECRETTOKEN@host:63a79",
+        "redis://:SUPERSECRETTOKEN@127.0.0.1:6379/x",
+        "redis://:SUPERSECRETTOKEN@127.0.0.1:6379/?db=two",
+        "redis://:SUPERSECRETTOKEN@:6379/0",
+    ],
+)
+def test_a_bad_redis_url_is_refused_without_showing_its_password(tmp_path, url):
+    with pytest.raises(SettingsError) as caught:
+        load({"UPSTASH_REDIS_URL": url}, tmp_path)
+    assert caught.value.variable == "UPSTASH_REDIS_URL"
+    assert "SUPERSECRETTOKEN" not in str(caught.value)
+
+
 def test_localhost_redirect_message_is_the_spotify_one(tmp_path):
     with pytest.raises(SettingsError, match="Spotify rejects localhost since 2025-11"):
         load({"REDIRECT_URI": "http://localhost/callback"}, tmp_path)
