@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import redis
@@ -30,6 +30,8 @@ from favdesk.worker import JobContext, current_job_context
 PREFIX = "[spotify-ingest]"
 #: Progress reaches Redis at most this often: other processes see it, Upstash bills it.
 PROGRESS_INTERVAL = 1.0
+RETRY_FLOOR = timedelta(minutes=1)
+QUOTA_RETRY_FLOOR = timedelta(hours=1)
 
 
 @runtime_checkable
@@ -75,12 +77,12 @@ def ingest(
         reporter.phase("uploading", len(items), len(items))
         key = upload(services.storage, user_id, items)
         say(context, f"upload complete -> {BUCKET}/{key}")
+        PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
+        reporter.phase("done", len(items), len(items))
+        status(conn, user_id, queue.SyncState.DONE.value)
     except Exception as error:  # an unexpected one too must not leave `syncing` behind
         fail(conn, user_id, job_id, context, error)
         raise
-    PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
-    reporter.phase("done", len(items), len(items))
-    status(conn, user_id, queue.SyncState.DONE.value)
     say(context, f"{PREFIX} DONE {job_id}")
     return {"tracks": len(items), "key": f"{BUCKET}/{key}"}
 
@@ -139,11 +141,20 @@ def fail(
     """Record why the job failed; a long 429 also arranges the retry at its resume time."""
     reason = error.reason if isinstance(error, FavdeskError) else FavdeskError.reason
     if isinstance(error, RateLimited):
-        reason = f"ratelimited:{queue.format_time(error.resume_at)}"
+        resume_at = retry_time(error)
+        reason = f"ratelimited:{queue.format_time(resume_at)}"
         if conn is not None:
-            queue.schedule_retry(conn, user_id, error.resume_at)
+            queue.schedule_retry(conn, user_id, resume_at)
     status(conn, user_id, f"error:{reason}")
     say(context, f"{PREFIX} FAILED {job_id} {reason}")
+
+
+def retry_time(error: RateLimited) -> datetime:
+    """When to try again: Spotify's resume time, but never sooner than a floor, so that a
+    429 without a usable `Retry-After` cannot turn into an import (and its Redis commands)
+    every second. A used-up daily quota waits at least an hour."""
+    floor = QUOTA_RETRY_FLOOR if error.quota else RETRY_FLOOR
+    return max(error.resume_at, datetime.now(UTC) + floor)
 
 
 def status(conn: redis.Redis | None, user_id: str, value: str) -> None:

@@ -532,7 +532,10 @@ def delete_job(conn: redis.Redis, job_id: str) -> None:
         return
     if job.get_status(refresh=False) is JobStatus.STARTED:
         raise QueueError(f"Job {job_id} is running: stop the worker (cancel) first")
+    user_id = job_user_id(job)
     job.delete()
+    if user_id is not None:  # a deleted import must not come back through its retry
+        cancel_retry(conn, user_id)
 
 
 # --- jobs whose worker died --------------------------------------------------------------------
@@ -615,6 +618,9 @@ def _requeue_abandoned(conn: redis.Redis, member: str) -> str | None:
         FailedJobRegistry(queue=ingest_queue(conn)).add(
             job, ttl=job.failure_ttl or FAILURE_TTL, exc_string=job.meta["error"]
         )
+        user_id = job_user_id(job)
+        if user_id is not None:  # else the status would say `syncing` until it expires
+            set_sync_status(conn, user_id, "error:workerdied")
         return None
     job.started_at = None
     ingest_queue(conn).enqueue_job(job, at_front=True)  # saves meta with the job

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -369,6 +369,20 @@ def test_a_long_429_ends_the_job_at_once_and_schedules_the_retry(sandbox, open_r
     assert sandbox.stats.requests_inside_retry_after == 0
 
 
+@pytest.mark.parametrize(("quota", "floor"), [(False, 60), (True, 3600)], ids=["429", "quota"])
+def test_a_429_with_a_tiny_retry_after_is_not_retried_every_second(
+    sandbox, open_runtime, quota, floor
+):
+    runtime, recorder = linked(open_runtime, FAVDESK_MAX_RATE_LIMIT_WAIT="0")
+    sandbox.faults.quota_exceeded = quota
+    sandbox.faults.rate_limit, sandbox.faults.retry_after = (2, 30.0), 1
+    runtime.worker.start()
+    status = assert_failed(runtime, recorder, "ratelimited")
+    resume_at = queue.SyncStatus.parse(status).resume_at.timestamp()
+    assert resume_at >= time.time() + floor - 5
+    assert abs(queue.next_retry_at(runtime.app_redis) - resume_at) < 1
+
+
 # --- resuming --------------------------------------------------------------------------------
 
 
@@ -413,8 +427,11 @@ def test_a_resume_after_the_library_changed_still_stores_the_exact_library(sandb
     assert not checkpoint_pages(runtime)
 
 
-def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(sandbox, open_runtime):
+def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(
+    sandbox, open_runtime, monkeypatch
+):
     """No scheduler process: the embedded worker's own timer picks the retry up."""
+    monkeypatch.setattr("favdesk.ingest.RETRY_FLOOR", timedelta(0))
     runtime, recorder = linked(open_runtime, FAVDESK_MAX_RATE_LIMIT_WAIT="0")
     sandbox.faults.rate_limit, sandbox.faults.retry_after = (2, 30.0), 2
     runtime.worker.start()

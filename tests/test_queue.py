@@ -239,6 +239,14 @@ def test_retry_requeues_a_failed_job_and_delete_removes_it(redis_url, conn):
     assert conn.exists(f"rq:job:{result.job_id}") == 0
 
 
+def test_deleting_a_failed_import_cancels_its_pending_retry(redis_url, conn):
+    result = queue.enqueue_import(conn, "unlinked", func=jobs.no_account)
+    run_burst(redis_url)
+    queue.schedule_retry(conn, "unlinked", datetime.now(UTC) + timedelta(hours=1))
+    queue.delete_job(conn, result.job_id)
+    assert queue.next_retry_at(conn) is None
+
+
 def test_a_running_job_is_not_deleted(conn, held_job):
     with pytest.raises(QueueError, match="running"):
         queue.delete_job(conn, queue.import_job_id("held"))

@@ -486,6 +486,19 @@ def test_remote_workers_job_is_recovered_once_its_heartbeat_expired(app, killed_
     assert Job.fetch(killed_worker_job, connection=app).meta["recoveries"] == 1
 
 
+def test_a_job_whose_workers_keep_dying_fails_with_its_status_said(app, killed_worker_job):
+    job = Job.fetch(killed_worker_job, connection=app)
+    job.meta["recoveries"] = queue.MAX_RECOVERIES
+    job.save_meta()
+    started = queue.REGISTRY_KEYS["started"]
+    entry = app.zrange(started, 0, -1)[0]
+    app.zadd(started, {entry: time.time() - 1})
+
+    assert queue.recover_abandoned_jobs(app) == []
+    assert job_status(app, "u1") is JobStatus.FAILED
+    assert queue.get_sync_status(app, "u1").raw == "error:workerdied"
+
+
 # --- `favdesk worker` --------------------------------------------------------------------------
 
 
