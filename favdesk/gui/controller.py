@@ -434,8 +434,21 @@ class AppController(QObject):
             j.id == queued and value(j.state) in ("finished", "failed") for j in snapshot.jobs
         ):
             queued = None
+        back = snapshot.redis.reachable and self.state.status_error is not None
         error = None if snapshot.redis.reachable else snapshot.redis.error or "no answer"
         self._update(snapshot=snapshot, status_error=error, queued_job=queued)
+        if back:
+            self._redis_back()
+
+    def _redis_back(self) -> None:
+        """Redis answers again: run what a burst that failed meanwhile left queued.
+
+        A burst that hits a Redis error ends without retrying, so without this a queued (or
+        recovered) job would wait for Sync now. A pause or stop by the user stands.
+        """
+        if self.quitting or self.state.worker in ("paused", "stopped", "stopping"):
+            return
+        self._call(lambda r: r.worker.kick(), "restart the worker after the Redis outage")
 
     def _poll_failed(self, message: str) -> None:
         self._update(status_error=message)

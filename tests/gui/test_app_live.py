@@ -25,6 +25,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 import favdesk.gui
+from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.gui import poller as poller_module
 from favdesk.gui.app import Desktop
 from favdesk.sandbox import DEMO_CLIENT_ID
@@ -455,6 +456,37 @@ def test_redis_going_away_and_coming_back(
     private_redis.start()
     qtbot.waitUntil(lambda: window.redis.status.words == "Reachable", timeout=LONG)
     assert desktop.controller.poller.plan.failures == 0
+
+
+@pytest.fixture
+def durable_redis(tmp_path):
+    """A private Redis that keeps its data over a stop and start (append-only file)."""
+    server = EmbeddedRedis(tmp_path / "durable-redis", persistent=True).start()
+    yield server
+    server.stop()
+
+
+def test_a_sync_left_queued_by_a_redis_outage_runs_when_redis_is_back(
+    qtbot, launch, app_settings, durable_redis, monkeypatch
+):
+    monkeypatch.setattr(poller_module, "BACKOFF", (0.2, 0.4, 0.8))
+    desktop = launch(app_settings(durable_redis.url))
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    click(qtbot, window.worker.pause)
+    qtbot.waitUntil(lambda: controller.state.worker == "paused", timeout=LONG)
+    click(qtbot, window.account.sync)  # queued: the paused worker leaves it there
+    qtbot.waitUntil(lambda: controller.state.queued_job is not None, timeout=LONG)
+    queued, before = controller.state.queued_job, controller.state.outcome
+    durable_redis.stop()
+    click(qtbot, window.worker.resume)  # its burst hits the outage and ends
+    qtbot.waitUntil(lambda: any("worker: " in line for line in window.log.lines()), timeout=LONG)
+    qtbot.waitUntil(lambda: window.redis.status.words.startswith("Redis unreachable"), timeout=LONG)
+    assert controller.state.outcome is before, "nothing ran while Redis was away"
+    durable_redis.start()
+    qtbot.waitUntil(lambda: controller.state.outcome is not before, timeout=LONG)
+    assert (controller.state.outcome.job_id, controller.state.outcome.ok) == (queued, True)
+    qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
 
 
 def test_saved_settings_are_applied_by_reopening_the_runtime(qtbot, launch, app_settings):
