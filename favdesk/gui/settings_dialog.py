@@ -16,9 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import keyring
 from dotenv import dotenv_values
-from keyring.errors import KeyringError, PasswordDeleteError
+from keyring.errors import PasswordDeleteError
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from favdesk.errors import SettingsError
+from favdesk.accounts import keyring_calls, require_keyring
+from favdesk.errors import KeyringUnavailable, SettingsError
 from favdesk.gui.bridge import Bridge, user_message
 from favdesk.gui.panels.common import tone_colour, wrapped
 from favdesk.settings import (
@@ -60,6 +60,15 @@ DEFAULT_CONCURRENCY = 8
 Runner = Callable[
     [Callable[[], object], Callable[[object], None], Callable[[BaseException], None]], object
 ]
+
+
+def keyring_usable() -> bool:
+    """Whether the configured keyring backend can keep a secret at all (not `null`/`fail`)."""
+    try:
+        require_keyring()
+    except KeyringUnavailable:
+        return False
+    return True
 
 
 def redis_url_has_password(url: str) -> bool:
@@ -343,13 +352,7 @@ class SettingsDialog(QDialog):
 
     def _not_stored(self, error: BaseException) -> None:
         self.buttons.setEnabled(True)
-        if not isinstance(error, (KeyringError, RuntimeError)):
-            self._show_error(f"Nothing was saved: {user_message(error)}")
-            return
-        self._show_error(
-            f"The system keyring refused the secrets ({type(error).__name__}): unlock it or "
-            "install a Secret Service, then save again. Nothing was saved."
-        )
+        self._show_error(f"Nothing was saved: {user_message(error)}")
 
     def secret_changes(self) -> dict[str, str | None]:
         """Secrets to write (a value) or remove (None); untouched ones are left as they are."""
@@ -368,13 +371,21 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _store_secrets(changes: Mapping[str, str | None]) -> None:
-        for name, secret in changes.items():
-            username = f"setting:{name}"
-            if secret:
-                keyring.set_password(KEYRING_SERVICE, username, secret)
-                continue
-            with contextlib.suppress(PasswordDeleteError):
-                keyring.delete_password(KEYRING_SERVICE, username)
+        """Write and remove secrets; `KeyringUnavailable` when a secret cannot be kept.
+
+        The `null` backend would drop a secret silently and `fail` raises its own error: both
+        refuse the save. With only removals to do, no usable keyring means nothing to remove.
+        """
+        if not any(changes.values()) and not keyring_usable():
+            return
+        with keyring_calls() as backend:
+            for name, secret in changes.items():
+                username = f"setting:{name}"
+                if secret:
+                    backend.set_password(KEYRING_SERVICE, username, secret)
+                    continue
+                with contextlib.suppress(PasswordDeleteError):
+                    backend.delete_password(KEYRING_SERVICE, username)
 
     def _store_file(self, values: Mapping[str, str]) -> None:
         """Keep the file's other lines; leave secrets out (there they would beat the keyring)."""

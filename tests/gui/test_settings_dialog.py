@@ -9,10 +9,12 @@ import threading
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
+from keyring.backends import fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 
+from favdesk.accounts import NO_KEYRING
 from favdesk.gui.settings_dialog import SettingsDialog
 from favdesk.settings import load_settings
 
@@ -154,7 +156,38 @@ def test_a_refusing_keyring_is_asked_off_the_gui_thread_and_nothing_is_saved(
     type_into(qtbot, dialog.client_secret.edit, "client-secret-value")
     save(qtbot, dialog)
     qtbot.waitUntil(lambda: dialog.error.isVisible())
-    assert "keyring refused the secrets (KeyringLocked)" in dialog.error.text()
+    assert dialog.error.text() == f"Nothing was saved: {NO_KEYRING}"
     assert locked.threads and locked.threads[0] is not threading.main_thread()
     assert dialog.isVisible() and dialog.buttons.isEnabled()
     assert not (settings.config_dir / ".env").exists()
+
+
+UNUSABLE = [null.Keyring, fail.Keyring]
+
+
+@pytest.mark.parametrize("backend", UNUSABLE, ids=["null", "fail"])
+def test_a_keyring_that_cannot_keep_a_secret_refuses_the_whole_save(
+    qtbot, dialog, settings, monkeypatch, backend
+):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{backend.__module__}.{backend.__qualname__}")
+    keyring.set_keyring(backend())
+    type_into(qtbot, dialog.client_id, "0123456789abcdef")
+    type_into(qtbot, dialog.client_secret.edit, "client-secret-value")
+    with qtbot.assertNotEmitted(dialog.saved):
+        save(qtbot, dialog)
+        qtbot.waitUntil(lambda: dialog.error.isVisible())
+    assert dialog.error.text() == f"Nothing was saved: {NO_KEYRING}"
+    assert dialog.isVisible() and dialog.buttons.isEnabled()
+    assert not (settings.config_dir / ".env").exists(), "no half-save: the client id waits too"
+    assert load_settings().spotify_client_secret is None
+
+
+def test_without_a_usable_keyring_settings_without_secrets_still_save(
+    qtbot, dialog, settings, monkeypatch
+):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    keyring.set_keyring(null.Keyring())
+    dialog.concurrency.setValue(3)
+    with qtbot.waitSignal(dialog.saved):
+        save(qtbot, dialog)
+    assert load_settings().fetch_concurrency == 3
