@@ -588,15 +588,20 @@ class WorkerController:
                 self._loop(worker)
         finally:
             with self._lock:
-                self._thread = None
-                self._activity = WorkerState.IDLE
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                    self._activity = WorkerState.IDLE
                 self._update()
 
     def _loop(self, worker: EmbeddedWorker) -> None:
+        """Bursts (or a blocking run) until there is nothing to do. The thread gives up its
+        place under the same lock as that decision, so a `kick()` right after it starts a new
+        thread instead of being lost to one that is about to end."""
         backoff = BACKOFF_FIRST
         while True:
             with self._lock:
                 if not self._should_work():
+                    self._thread = None
                     return
                 self._kicked = False
                 self._backoff_interrupt.clear()
@@ -605,7 +610,11 @@ class WorkerController:
                 backoff = BACKOFF_FIRST
                 continue
             if not self.wait_for_other_jobs:
-                return
+                with self._lock:
+                    if not self._kicked:  # else a kick came while Redis failed: try again
+                        self._thread = None
+                        return
+                continue
             self._backoff_interrupt.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 

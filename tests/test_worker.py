@@ -585,3 +585,26 @@ def test_standalone_worker_second_sigterm_cancels_and_requeues(
     assert "cancelling the current job" in output
     assert job_status(app, "u1") is JobStatus.QUEUED
     assert Queue(queue.QUEUE_NAME, connection=app).job_ids == [queue.import_job_id("u1")]
+
+
+def test_a_kick_while_the_burst_thread_is_ending_is_not_lost(app, redis_url):
+    ending, release = threading.Event(), threading.Event()
+
+    class SlowToEnd(WorkerController):
+        def _loop(self, worker):
+            super()._loop(worker)
+            ending.set()
+            release.wait(10)  # the thread has decided to end but has not ended yet
+
+    recorder = Recorder()
+    controller = SlowToEnd(lambda: redisconn.connect(redis_url, for_worker=True), listener=recorder)
+    try:
+        controller.start()  # an empty queue: the burst ends at once
+        assert ending.wait(10)
+        queue.enqueue_import(app, "u1", func=jobs.quick)
+        controller.kick()
+        _, _, _, ok, _ = recorder.wait_finished("u1")
+        assert ok
+    finally:
+        release.set()
+        controller.stop(timeout=10)
