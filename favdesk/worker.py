@@ -439,8 +439,11 @@ class WorkerController:
         wait_for_other_jobs: bool = False,
         listener: WorkerListener | None = None,
         import_func: str | Callable[..., Any] = IMPORT_FUNC,
+        keep_trying: bool = True,
     ) -> None:
         self._factory = connection_factory
+        #: Retry with backoff while Redis is down (the app); False ends the run (`--burst`).
+        self.keep_trying = keep_trying
         self.runtime = runtime
         self.wait_for_other_jobs = wait_for_other_jobs
         self.listener = listener or WorkerListener()
@@ -583,9 +586,7 @@ class WorkerController:
 
     def _main(self) -> None:
         try:
-            worker = self._make_worker()
-            if worker is not None:
-                self._loop(worker)
+            self._loop()
         finally:
             with self._lock:
                 if self._thread is threading.current_thread():
@@ -593,28 +594,31 @@ class WorkerController:
                     self._activity = WorkerState.IDLE
                 self._update()
 
-    def _loop(self, worker: EmbeddedWorker) -> None:
-        """Bursts (or a blocking run) until there is nothing to do. The thread gives up its
-        place under the same lock as that decision, so a `kick()` right after it starts a new
-        thread instead of being lost to one that is about to end."""
+    def _loop(self) -> None:
+        """Bursts (or a blocking run) until there is nothing to do, retrying with backoff while
+        Redis is down (a failed connect is not a billed command), so work queued meanwhile
+        runs when Redis is back. The thread gives up its place under the same lock as the
+        decision to end, so a `kick()` right after it starts a new thread instead of being lost.
+        """
         backoff = BACKOFF_FIRST
         while True:
+            worker = self._make_worker()
             with self._lock:
                 if not self._should_work():
                     self._thread = None
                     return
                 self._kicked = False
                 self._backoff_interrupt.clear()
-                worker.allow_work()
-            if self._session(worker):
+                if worker is not None:
+                    worker.allow_work()
+            if worker is not None and self._session(worker):
                 backoff = BACKOFF_FIRST
                 continue
-            if not self.wait_for_other_jobs:
-                with self._lock:
-                    if not self._kicked:  # else a kick came while Redis failed: try again
-                        self._thread = None
-                        return
-                continue
+            with self._lock:
+                if not self.keep_trying:
+                    self._thread = None
+                    return
+                self._kicked = True  # the burst is still owed
             self._backoff_interrupt.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
@@ -853,6 +857,7 @@ def run_standalone(
         wait_for_other_jobs=not burst,
         listener=_Printer(out),
         import_func=import_func,
+        keep_trying=not burst,
     )
     mode = "one burst" if burst else "waiting for jobs; Ctrl-C to stop"
     with _SignalStop(controller, out) as signals:

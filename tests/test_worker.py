@@ -361,9 +361,8 @@ def test_blocking_wait_mode_is_nearly_silent_takes_other_apps_jobs_and_stops(
     assert controller.stop(timeout=10)
     assert time.monotonic() - started < 3
     assert recorder.states()[-1] is WorkerState.STOPPED
-    assert app.llen(queue.QUEUE_KEY) == 0
-    deadline = time.monotonic() + 5
-    while app.keys("rq:job:favdesk-wake-*"):
+    deadline = time.monotonic() + 5  # the wake-up job is removed just after the thread ends
+    while app.keys("rq:job:favdesk-wake-*") or app.llen(queue.QUEUE_KEY):
         assert time.monotonic() < deadline, "a wake-up job was left behind"
         time.sleep(0.05)
 
@@ -591,8 +590,8 @@ def test_a_kick_while_the_burst_thread_is_ending_is_not_lost(app, redis_url):
     ending, release = threading.Event(), threading.Event()
 
     class SlowToEnd(WorkerController):
-        def _loop(self, worker):
-            super()._loop(worker)
+        def _loop(self):
+            super()._loop()
             ending.set()
             release.wait(10)  # the thread has decided to end but has not ended yet
 
@@ -607,4 +606,26 @@ def test_a_kick_while_the_burst_thread_is_ending_is_not_lost(app, redis_url):
         assert ok
     finally:
         release.set()
+        controller.stop(timeout=10)
+
+
+def test_a_burst_that_met_redis_down_runs_the_job_once_redis_is_back(
+    tmp_path, monkeypatch, make_controller
+):
+    from favdesk.embedded_redis import EmbeddedRedis
+
+    monkeypatch.setattr("favdesk.worker.BACKOFF_FIRST", 0.2)
+    server = EmbeddedRedis(tmp_path / "r").start()  # persistent: the queued job survives
+    queue.enqueue_import(redisconn.connect(server.url), "u1", func=jobs.quick)
+    server.stop()
+    controller, recorder = make_controller(server.url)
+    controller.start()  # Redis is down: the burst fails
+    deadline = time.monotonic() + 10
+    while controller.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert controller.last_error is not None
+
+    with EmbeddedRedis(tmp_path / "r"):  # Redis is back; nobody kicks the worker
+        _, _, _, ok, _ = recorder.wait_finished("u1")
+        assert ok
         controller.stop(timeout=10)
