@@ -64,7 +64,15 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         print(f"jobId: {result.job_id} ({state})", flush=True)
         if not args.wait:
             return 0
-        status, job = wait_for_import(runtime, account.user_id, result.job_id)
+        try:
+            status, job = wait_for_import(runtime, account.user_id, result.job_id)
+        except KeyboardInterrupt:
+            print(
+                "Stopping: the import is cancelled between pages and stays queued; it resumes "
+                "where it stopped with the next `favdesk sync` or in the app.",
+                flush=True,
+            )
+            raise
     if status.state is SyncState.DONE:
         return 0
     print(f"favdesk: import failed ({status.raw}): {job.error}", file=sys.stderr)

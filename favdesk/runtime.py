@@ -191,17 +191,21 @@ class Runtime:
     def delete_job(self, job_id: str) -> None:
         queue.delete_job(self.app_redis, job_id)
 
-    def close(self) -> None:
-        """Stop the worker (after its current job), then the embedded services."""
-        self.worker.stop()
-        self.worker.join()
-        self._stack.close()
+    def close(self, *, cancel_current: bool = False) -> None:
+        """Stop the worker (after its current job, or cancelling it between pages: it is
+        re-queued and resumes where it stopped), then the embedded services, always."""
+        try:
+            self.worker.stop(cancel_current=cancel_current)
+            self.worker.join()
+        finally:
+            self._stack.close()
 
     def __enter__(self) -> Runtime:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """An interrupted process (Ctrl-C, SIGTERM) does not wait for a whole import."""
+        self.close(cancel_current=exc_type is not None and issubclass(exc_type, KeyboardInterrupt))
 
 
 def open_runtime(

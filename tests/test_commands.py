@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -121,6 +122,32 @@ def test_sync_wait_exits_non_zero_with_the_reason_when_the_import_fails(
     assert error_line(result).startswith("favdesk: import failed (error:reauth): The Spotify link")
     assert "link Spotify again" in error_line(result)
     assert app_redis.get(queue.sync_key(USER)) == b"error:reauth"
+
+
+def test_ctrl_c_during_sync_wait_cancels_between_pages_and_keeps_the_import_queued(
+    sandbox, app_redis
+):
+    sandbox.add_tracks(2000 - TRACKS)
+    sandbox.faults.latency = 0.2
+    link_in_process(sandbox)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "favdesk", "sync", "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FAVDESK_FETCH_CONCURRENCY": "1"},
+    )
+    for line in process.stdout:
+        if line.startswith("fetching: "):
+            break
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Stopping: the import is cancelled between pages and stays queued" in out
+    assert queue.import_state(app_redis, USER, JOB_ID).job.state.value == "queued"
+    assert sandbox.stats.tracks_requests < 2000 // 50  # it did not run to the end
+    pages = list((load_settings().data_dir / "imports" / USER).glob("page-*.json"))
+    assert pages  # kept for the resume
 
 
 def test_sync_without_a_linked_account_says_to_link_first(sandbox, favdesk_cli, app_redis):
