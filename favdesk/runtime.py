@@ -9,6 +9,7 @@ Every method may block on the network: the GUI calls them off its thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from favdesk.errors import FavdeskError, NoAccount, RedisUnavailable
 from favdesk.importer import ApiResponse, import_spotify
 from favdesk.ingest import IngestServices
 from favdesk.link import LinkResult, link_spotify
-from favdesk.redisconn import connect, describe, ping, server_info
+from favdesk.redisconn import connect, describe, server_info
 from favdesk.secret import Secret
 from favdesk.settings import Settings, load_settings
 from favdesk.spotify.auth import SpotifyApp, open_spotify_app
@@ -31,6 +32,7 @@ from favdesk.storage import Storage, StoredFile, open_storage
 from favdesk.worker import WorkerController, WorkerListener
 
 RECENT_JOBS = 20
+COUNT_NAMES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Runtime:
         self.settings = settings
         self._stack = ExitStack()
         self._version: str | None = None
+        self._jobs: tuple[dict[str, int], list[queue.JobInfo]] | None = None
         try:
             self.redis_url = self._start_redis()
             self.redis_where = describe(self.redis_url)
@@ -153,30 +156,35 @@ class Runtime:
             self.worker.start()
         return result
 
-    def status(self) -> StatusSnapshot:
-        """Redis health, queue depth, sync status and recent jobs; Redis down is a state."""
+    def status(self, *, full: bool = False) -> StatusSnapshot:
+        """Redis health, queue depth, sync status and recent jobs; Redis down is a state.
+
+        A poll is one pipelined round trip (8 commands for one user), timed as the latency.
+        The jobs table is re-read only when the counts changed (or `full`), since every
+        change to a job moves it between registries.
+        """
         user_ids = [account.user_id for account in self.accounts.list()]
         try:
-            latency = ping(self.app_redis)
             if self._version is None:
                 self._version = server_info(self.app_redis).version
+            started = time.perf_counter()
             snapshot = queue.queue_snapshot(self.app_redis, user_ids)
-            jobs = queue.recent_jobs(self.app_redis, RECENT_JOBS)
+            latency = (time.perf_counter() - started) * 1000.0
+            counts = {name: getattr(snapshot, name) for name in COUNT_NAMES}
+            if full or self._jobs is None or counts != self._jobs[0]:
+                self._jobs = (counts, queue.recent_jobs(self.app_redis, RECENT_JOBS))
         except (RedisUnavailable, redis.RedisError) as error:
+            self._version = self._jobs = None
             health = RedisHealth(False, self.redis_where, error=str(error))
             return StatusSnapshot(health, {}, {}, {}, [], datetime.now(UTC))
         health = RedisHealth(True, self.redis_where, latency, self._version)
-        counts = {
-            name: getattr(snapshot, name)
-            for name in ("queued", "started", "finished", "failed", "deferred", "scheduled")
-        }
         syncs = {user_id: user.sync for user_id, user in snapshot.users.items()}
         progress = {
             user_id: user.progress
             for user_id, user in snapshot.users.items()
             if user.progress is not None
         }
-        return StatusSnapshot(health, counts, syncs, progress, jobs, datetime.now(UTC))
+        return StatusSnapshot(health, counts, syncs, progress, self._jobs[1], datetime.now(UTC))
 
     def files(self, user_id: str | None = None) -> list[StoredFile]:
         return self.storage.list_files(self.default_account(user_id).user_id)
