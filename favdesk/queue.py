@@ -7,7 +7,6 @@ worker reads when it wakes, instead of RQ's scheduler process (about 540 command
 
 from __future__ import annotations
 
-import os
 import socket
 import string
 import time
@@ -26,6 +25,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
 from favdesk.errors import QueueError
+from favdesk.processes import process_alive
 from favdesk.redisconn import redis_call
 
 # Replies arrive as bytes: `connect()` never decodes them (RQ needs bytes). redis-py's types say
@@ -582,20 +582,7 @@ def _worker_gone(fields: list[bytes | None]) -> bool:
         return True
     if hostname.decode() != socket.gethostname() or pid is None:
         return False
-    return not _process_alive(int(pid))
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether a local process exists; on Windows `os.kill` would terminate it, so assume yes."""
-    if os.name != "posix" or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not process_alive(int(pid))
 
 
 def _requeue_abandoned(conn: redis.Redis, member: str) -> str | None:
