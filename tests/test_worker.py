@@ -551,16 +551,22 @@ def test_standalone_worker_stops_on_sigterm_when_idle(redis_url):
     assert "worker stopped after 0 job(s)" in process.stdout.read()
 
 
-@pytest.mark.timeout(60)
-def test_standalone_worker_finishes_the_current_job_on_sigterm(
-    app, redis_url, tmp_path, monkeypatch
-):
+def sigterm_during_a_job(app, redis_url, tmp_path, monkeypatch) -> subprocess.Popen:
+    """A standalone worker busy with a job that waits for a marker file, sent one SIGTERM."""
     monkeypatch.setenv("FAVDESK_TEST_MARKERS", str(tmp_path))
     queue.enqueue_import(app, "u1", func="tests.jobs.until_released")
     process = start_standalone(redis_url)
     wait_for_file(tmp_path / "u1.started", process)
     process.send_signal(signal.SIGTERM)
     read_until(process, "stopping after the current job")
+    return process
+
+
+@pytest.mark.timeout(60)
+def test_standalone_worker_finishes_the_current_job_on_sigterm(
+    app, redis_url, tmp_path, monkeypatch
+):
+    process = sigterm_during_a_job(app, redis_url, tmp_path, monkeypatch)
     with pytest.raises(subprocess.TimeoutExpired):
         process.wait(0.5)  # still busy with the job
     (tmp_path / "u1.release").touch()
@@ -572,12 +578,7 @@ def test_standalone_worker_finishes_the_current_job_on_sigterm(
 def test_standalone_worker_second_sigterm_cancels_and_requeues(
     app, redis_url, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("FAVDESK_TEST_MARKERS", str(tmp_path))
-    queue.enqueue_import(app, "u1", func="tests.jobs.until_released")
-    process = start_standalone(redis_url)
-    wait_for_file(tmp_path / "u1.started", process)
-    process.send_signal(signal.SIGTERM)
-    read_until(process, "stopping after the current job")
+    process = sigterm_during_a_job(app, redis_url, tmp_path, monkeypatch)
     process.send_signal(signal.SIGTERM)
     output = read_until(process, "REQUEUED")
     assert process.wait(15) == 0
