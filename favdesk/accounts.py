@@ -20,6 +20,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import KeyringError, PasswordDeleteError
 
 from favdesk.errors import KeyringUnavailable, NoAccount
+from favdesk.secret import Secret
 from favdesk.settings import KEYRING_SERVICE
 from favdesk.spotify.api import SpotifyUser
 from favdesk.spotify.auth import Tokens, relink_required
@@ -184,28 +185,56 @@ class AccountStore:
         return Tokens.from_json(entry)
 
     def save_tokens(self, spotify_id: str, tokens: Tokens) -> None:
-        """Replace the account's tokens (one keyring write) and record the new expiry."""
-        self._write_tokens(spotify_id, tokens)
-        with self._db() as db:
-            db.execute(
+        """Replace the account's tokens (one keyring write) and record the new expiry.
+
+        The row is updated first, under SQLite's write lock, so an unlink cannot slip in between:
+        if the account is gone, its keyring entry is deleted and `NoAccount` raised.
+        """
+        with self._write_lock() as db:
+            changed = db.execute(
                 "UPDATE accounts SET token_expires_at = ? WHERE spotify_id = ?",
                 (tokens.expires_at, spotify_id),
-            )
+            ).rowcount
+            if changed == 1:
+                self._write_tokens(spotify_id, tokens)
+                return
+        self._delete_tokens(spotify_id)
+        raise NoAccount(
+            f"Spotify account {spotify_id} was unlinked: its new tokens were not kept. Link it "
+            "again to use it"
+        )
 
-    def mark_needs_relink(self, spotify_id: str) -> None:
-        with self._db() as db:
+    def mark_needs_relink(self, spotify_id: str, failed: Secret | None = None) -> bool:
+        """Flag the link as dead; with `failed`, only if that is still the stored refresh token.
+
+        The compare-and-set runs under SQLite's write lock, which `save_tokens` also takes, so a
+        refresh token another process just saved is never flagged. True if the flag was set.
+        """
+        with self._write_lock() as db:
+            if failed is not None and not self._holds_refresh_token(spotify_id, failed):
+                return False
             db.execute("UPDATE accounts SET needs_relink = 1 WHERE spotify_id = ?", (spotify_id,))
         log.warning("The Spotify link of %s needs renewing", spotify_id)
+        return True
 
     def remove(self, spotify_id: str) -> None:
-        """Forget the account and delete its tokens from the keyring."""
-        with keyring_calls() as backend:
-            try:
-                backend.delete_password(self.keyring_service, _username(spotify_id))
-            except PasswordDeleteError:
-                log.debug("no keyring entry for %s", spotify_id)
-        with self._db() as db:
+        """Forget the account and delete its keyring entry: both, or on error neither."""
+        with self._write_lock() as db:
             db.execute("DELETE FROM accounts WHERE spotify_id = ?", (spotify_id,))
+            self._delete_tokens(spotify_id)
+
+    def _holds_refresh_token(self, spotify_id: str, refresh_token: Secret) -> bool:
+        """Whether the keyring still holds `refresh_token` (or nothing at all) for the account."""
+        with keyring_calls() as backend:
+            entry = backend.get_password(self.keyring_service, _username(spotify_id))
+        return entry is None or Tokens.from_json(entry).refresh_token == refresh_token
+
+    def _delete_tokens(self, spotify_id: str) -> None:
+        """Delete the account's keyring entry if there is one."""
+        username = _username(spotify_id)
+        with keyring_calls() as backend:
+            if backend.get_password(self.keyring_service, username) is not None:
+                backend.delete_password(self.keyring_service, username)
 
     def _write_tokens(self, spotify_id: str, tokens: Tokens) -> None:
         with keyring_calls() as backend:
@@ -215,6 +244,13 @@ class AccountStore:
         with self._db() as db:
             row = db.execute(f"SELECT {COLUMNS} FROM accounts {clause} LIMIT 1", params).fetchone()
         return _account(row) if row else None
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding SQLite's write lock from the start (other writers wait)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

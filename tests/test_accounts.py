@@ -114,6 +114,33 @@ def test_remove_forgets_the_account_and_its_tokens(store):
     store.remove("alice")
 
 
+def test_tokens_saved_after_an_unlink_are_not_kept(store):
+    store.save_link(ALICE, tokens("1"), user_id="alice")
+    store.remove("alice")
+    with pytest.raises(NoAccount, match="alice was unlinked"):
+        store.save_tokens("alice", tokens("2"))
+    assert store.list() == []
+    assert keyring.get_password("favdesk", "spotify:alice") is None
+
+
+def test_unlink_with_a_failing_keyring_keeps_the_account(store):
+    store.save_link(ALICE, tokens(), user_id="alice")
+    keyring.set_keyring(fail.Keyring())
+    with pytest.raises(KeyringUnavailable):
+        store.remove("alice")
+    assert store.get("alice") is not None
+
+
+def test_link_is_flagged_only_while_the_failed_refresh_token_is_stored(store):
+    first, renewed = tokens("1"), tokens("2")
+    store.save_link(ALICE, first, user_id="alice")
+    store.save_tokens("alice", renewed)  # another process refreshed meanwhile
+    assert not store.mark_needs_relink("alice", first.refresh_token)
+    assert not store.get("alice").needs_relink
+    assert store.mark_needs_relink("alice", renewed.refresh_token)
+    assert store.get("alice").needs_relink
+
+
 @pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
 def test_unusable_keyring_backend_stops_the_link_and_writes_no_file(store, tmp_path, backend):
     keyring.set_keyring(backend())
