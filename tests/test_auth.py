@@ -9,19 +9,22 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import keyring
 import pytest
 
-from favdesk.errors import NetworkError, ReauthRequired, SpotifyAuthError
+from favdesk.errors import KeyringUnavailable, NetworkError, ReauthRequired, SpotifyAuthError
 from favdesk.sandbox import SpotifySandbox
 from favdesk.secret import Secret
 from favdesk.spotify.auth import (
     AccountsClient,
     SpotifyApp,
+    TokenProvider,
     Tokens,
     code_challenge,
     new_state,
     new_verifier,
 )
+from tests.support.memkeyring import FlakyKeyring
 from tests.support.net import closed_port
 from tests.support.spotify_tokens import (
     REDIRECT_URI,
@@ -272,6 +275,90 @@ def test_revoked_link_marks_account_and_asks_to_link_again(sandbox, tmp_path):
     with pytest.raises(ReauthRequired, match="link Spotify again"):
         linked.provider().access_token()
     assert refreshes(sandbox) == before
+
+
+class RacedAccounts(AccountsClient):
+    """Another favdesk process refreshes (with rotation) just before this client's refresh."""
+
+    def __init__(self, app: SpotifyApp, other: TokenProvider) -> None:
+        super().__init__(app)
+        self.other = other
+        self.raced = False
+
+    def refresh(self, refresh_token: Secret) -> Tokens:
+        if not self.raced:
+            self.raced = True
+            self.other.refresh_after_401(self.other.access_token())
+        return super().refresh(refresh_token)
+
+
+@pytest.fixture
+def flaky_keyring():
+    backend = FlakyKeyring()
+    keyring.set_keyring(backend)
+    return backend
+
+
+def test_rotated_tokens_survive_a_keyring_that_refuses_one_write(
+    sandbox, tmp_path, flaky_keyring, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    sandbox.faults.rotate_refresh_tokens = True
+    linked = link_account(sandbox, tmp_path)
+    old = linked.tokens()
+    provider = linked.provider()
+    sandbox.expire_access_tokens()
+    flaky_keyring.refuse_writes = True
+    fresh = provider.refresh_after_401(provider.access_token())
+    assert fresh != old.access_token
+    assert linked.tokens() == old  # not saved yet, but the fresh tokens are not lost
+    assert "keeping them in memory" in caplog.text
+
+    flaky_keyring.refuse_writes = False
+    assert provider.access_token() == fresh
+    saved = linked.tokens()
+    assert saved.access_token == fresh and saved.refresh_token != old.refresh_token
+    assert not linked.account().needs_relink
+    with AccountsClient(linked.app) as accounts:
+        assert accounts.refresh(saved.refresh_token).access_token
+    for secret in (old.refresh_token, saved.refresh_token, fresh):
+        assert secret.reveal() not in caplog.text
+
+
+def test_keyring_refusing_writes_past_the_grace_is_keyring_unavailable(
+    sandbox, tmp_path, flaky_keyring
+):
+    sandbox.faults.rotate_refresh_tokens = True
+    linked = link_account(sandbox, tmp_path)
+    provider = linked.provider(save_grace=0)
+    sandbox.expire_access_tokens()
+    flaky_keyring.refuse_writes = True
+    with pytest.raises(KeyringUnavailable, match="unlock your keyring"):
+        provider.refresh_after_401(provider.access_token())
+    with pytest.raises(KeyringUnavailable):
+        provider.access_token()
+
+    flaky_keyring.refuse_writes = False
+    token = provider.access_token()
+    assert linked.tokens().access_token == token
+    assert refreshes(sandbox) == 1
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{sandbox.api_url}/me", headers=bearer(token)).status_code == 200
+
+
+def test_invalid_grant_after_another_process_rotated_retries_with_its_token(sandbox, tmp_path):
+    sandbox.faults.rotate_refresh_tokens = True
+    linked = link_account(sandbox, tmp_path)
+    other = linked.provider()
+    provider = linked.provider(RacedAccounts(linked.app, other))
+    token = provider.access_token()
+    sandbox.expire_access_tokens()
+    fresh = provider.refresh_after_401(token)
+    assert refreshes(sandbox) == 3  # the other's, ours refused, ours with the other's token
+    assert not linked.account().needs_relink
+    assert linked.tokens().access_token == fresh
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{sandbox.api_url}/me", headers=bearer(fresh)).status_code == 200
 
 
 def test_tokens_never_appear_in_logs_errors_or_reprs(sandbox, tmp_path, caplog):

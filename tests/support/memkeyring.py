@@ -36,3 +36,17 @@ class FileKeyring(MemoryKeyring):
         self._load()
         super().delete_password(service, username)
         self._save()
+
+
+class FlakyKeyring(MemoryKeyring):
+    """Test-only: an in-memory keyring whose writes fail while `refuse_writes` is set, like a
+    Secret Service locked for a moment (screen lock, D-Bus hiccup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_writes = False
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        if self.refuse_writes:
+            raise RuntimeError("org.freedesktop.Secret.Error.IsLocked")
+        super().set_password(service, username, password)

@@ -108,9 +108,12 @@ class LinkedAccount:
         """The tokens in the keyring now."""
         return self.store.load_tokens(self.spotify_id)
 
-    def provider(self) -> TokenProvider:
+    def provider(
+        self, accounts: AccountsClient | None = None, *, save_grace: float = 60.0
+    ) -> TokenProvider:
         """A new token provider for the account, as each favdesk process builds its own."""
-        return TokenProvider(AccountsClient(self.app), self.store, self.spotify_id)
+        accounts = accounts or AccountsClient(self.app)
+        return TokenProvider(accounts, self.store, self.spotify_id, save_grace=save_grace)
 
 
 def link_account(sandbox: SpotifySandbox, folder: Path) -> LinkedAccount:
