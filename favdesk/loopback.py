@@ -15,10 +15,12 @@ import logging
 import queue
 import socket
 import socketserver
+import sys
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from favdesk.errors import (
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: How long the browser's request is held while the app finishes the link.
 HOLD_SECONDS = 30.0
+#: How long a connection may stay silent before it is dropped (browser preconnects).
+IDLE_SECONDS = 5.0
+#: How long a client may take to send its whole request, however it trickles in.
+REQUEST_SECONDS = 10.0
 #: How often a wait checks its cancel event.
 POLL_SECONDS = 0.1
 DECLINED = "You declined access on Spotify's page: nothing was linked. Run the link again to retry."
@@ -90,7 +96,7 @@ class CallbackServer:
         self._held: list[Callback] = []
         self._lock = threading.Lock()
         self._closing = False
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -123,7 +129,12 @@ class CallbackServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving; browsers still waiting get a "no longer waiting" page."""
+        """Stop serving; browsers still waiting get a "no longer waiting" page.
+
+        Connections that have not sent a whole request (idle preconnects, slow clients) are cut;
+        the held callback requests are answered and joined, so their tabs get the whole page
+        even when the process exits right after.
+        """
         if self._server is None:
             return
         self._server.shutdown()
@@ -131,6 +142,7 @@ class CallbackServer:
             self._closing = True
             for callback in self._held:
                 callback.finish(False, NOT_WAITING)
+        self._server.drop_unread()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join()
@@ -215,8 +227,51 @@ class CallbackServer:
 
 class _Server(ThreadingHTTPServer):
     #: Non-daemon handler threads are joined by `server_close()`, so `stop()` returns only after
-    #: every browser got its page, even when the process exits right after.
+    #: every browser got its page, even when the process exits right after. Connections still
+    #: sending their request are cut first (`drop_unread`): only answered requests are waited for.
     daemon_threads = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unread: dict[socket.socket, float] = {}  # connection -> deadline for its request
+        self._unread_lock = threading.Lock()
+        self._dropping = False
+
+    def reading(self, connection: socket.socket) -> None:
+        """A new connection: it has `REQUEST_SECONDS` to send its request."""
+        with self._unread_lock:
+            if not self._dropping:
+                self._unread[connection] = time.monotonic() + REQUEST_SECONDS
+                return
+        _cut(connection)
+
+    def request_read(self, connection: socket.socket) -> None:
+        """The connection's request arrived (or the connection ended): no deadline any more."""
+        with self._unread_lock:
+            self._unread.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Cut connections whose request is overdue (called by `serve_forever` every poll)."""
+        now = time.monotonic()
+        with self._unread_lock:
+            overdue = [connection for connection, due in self._unread.items() if due <= now]
+            for connection in overdue:
+                del self._unread[connection]
+        for connection in overdue:
+            _cut(connection)
+
+    def drop_unread(self) -> None:
+        """Cut every connection still sending its request, now and from now on."""
+        with self._unread_lock:
+            self._dropping = True
+            unread = list(self._unread)
+            self._unread.clear()
+        for connection in unread:
+            _cut(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that broke (reset, closed tab): a debug line, not a traceback on stderr."""
+        log.debug("callback connection ended: %s", type(sys.exc_info()[1]).__name__)
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup of the address."""
@@ -231,9 +286,19 @@ class _IPv6Server(_Server):
 def _handler_for(owner: CallbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         #: Idle or half-open connections (browser preconnects) are dropped after this.
-        timeout = 5.0
+        timeout = IDLE_SECONDS
+        server: _Server
+
+        def setup(self) -> None:
+            super().setup()
+            self.server.reading(self.connection)
+
+        def finish(self) -> None:
+            self.server.request_read(self.connection)
+            super().finish()
 
         def do_GET(self) -> None:
+            self.server.request_read(self.connection)
             parts = urlsplit(self.path)
             if parts.path != owner.path:
                 self._reply(HTTPStatus.NOT_FOUND, False, "Nothing here.")
@@ -256,8 +321,13 @@ def _handler_for(owner: CallbackServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
-            """Log without the query string: it carries the authorization code."""
-            log.debug("callback %s %s", self.command, urlsplit(self.path).path)
+            """Log without the query string (it carries the authorization code), and without
+            failing for a connection that never sent a request line (a timed-out preconnect)."""
+            command = getattr(self, "command", None)
+            if command is None:
+                log.debug("callback connection closed without a request")
+                return
+            log.debug("callback %s %s", command, urlsplit(self.path).path)
 
     return Handler
 
@@ -270,6 +340,14 @@ def render_page(ok: bool, message: str) -> str:
         title=html.escape(title),
         message=html.escape(message),
     )
+
+
+def _cut(connection: socket.socket) -> None:
+    """Shut a connection down so that a handler blocked reading it returns at once."""
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        log.debug("callback connection was already closed")
 
 
 def _first(query: dict[str, list[str]], name: str) -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import html
+import logging
 import socket
 import subprocess
 import sys
 import threading
+import time
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 
+from favdesk import loopback
 from favdesk.errors import (
     LinkCancelled,
     LinkDeclined,
@@ -213,3 +216,83 @@ def test_the_page_arrives_whole_when_favdesk_exits_right_after():
         assert favdesk.wait(timeout=20) == 0
     assert page.status_code == 200
     assert "linked " + "x" * 8_000_000 in page.text
+
+
+def open_connections(server: CallbackServer, count: int) -> list[socket.socket]:
+    """`count` connections that send nothing, accepted by the server (a later request got in)."""
+    connections = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(count)]
+    assert visit(server, "/elsewhere").result().status_code == 404
+    return connections
+
+
+def closed_by_server(connection: socket.socket, within: float) -> bool:
+    """Whether the server closes `connection` within `within` seconds."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_connection_timing_out_prints_no_traceback(monkeypatch, capfd, caplog):
+    caplog.set_level(logging.DEBUG, logger="favdesk.loopback")
+    monkeypatch.setattr(loopback, "IDLE_SECONDS", 0.2)
+    with CallbackServer("http://127.0.0.1/callback") as server:
+        (preconnect,) = open_connections(server, 1)
+        assert closed_by_server(preconnect, within=5)
+        preconnect.close()
+    assert "callback connection closed without a request" in caplog.text
+    stderr = capfd.readouterr().err
+    assert "Traceback" not in stderr and "Error" not in stderr
+
+
+def test_stop_cuts_idle_preconnects_at_once():
+    server = CallbackServer("http://127.0.0.1/callback").start()
+    preconnects = open_connections(server, 3)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    assert all(closed_by_server(connection, within=1) for connection in preconnects)
+
+
+def test_stop_is_not_held_by_a_client_trickling_its_request():
+    server = CallbackServer("http://127.0.0.1/callback").start()
+    (slow,) = open_connections(server, 1)
+    done = threading.Event()
+
+    def trickle() -> None:
+        try:
+            slow.sendall(b"GET /callback?state=")
+            while not done.wait(0.2):
+                slow.sendall(b"x")
+        except OSError:
+            return
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    started = time.monotonic()
+    server.stop()
+    elapsed = time.monotonic() - started
+    done.set()
+    trickler.join()
+    slow.close()
+    assert elapsed < 1.0
+
+
+def test_a_request_not_sent_whole_in_time_is_cut(monkeypatch):
+    monkeypatch.setattr(loopback, "REQUEST_SECONDS", 0.5)
+    with CallbackServer("http://127.0.0.1/callback") as server:
+        (slow,) = open_connections(server, 1)
+        started = time.monotonic()
+        cut = False
+        try:
+            slow.sendall(b"GET /callback?state=")
+            while not cut and time.monotonic() - started < 5:
+                slow.sendall(b"x")  # each byte well inside the idle timeout
+                cut = closed_by_server(slow, within=0.1)
+        except OSError:
+            cut = True
+        slow.close()
+    assert cut and 0.4 < time.monotonic() - started < 3
