@@ -421,6 +421,47 @@ def test_cancel_stops_between_requests_keeping_delivered_pages(spotify):
     assert_pages_exact(pages, sandbox.items())
 
 
+def fetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("favdesk-fetch")]
+
+
+def test_cancel_with_requests_in_flight_returns_at_once_and_calls_back_nothing_after(spotify):
+    sandbox = spotify(2_000)
+    cancel = threading.Event()
+    calls: list[float] = []
+
+    def slow_down_after_page_0(page: Page) -> None:
+        calls.append(time.monotonic())
+        sandbox.faults.latency = 1.5
+
+    def cancel_once_two_hang() -> None:
+        deadline = time.monotonic() + 10
+        while sandbox.stats.tracks_requests < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    cancelled_at: list[float] = []
+    watcher = threading.Thread(target=cancel_once_two_hang)
+    watcher.start()
+    with pytest.raises(FetchCancelled):
+        make_fetcher(sandbox).fetch(
+            on_page=slow_down_after_page_0,
+            on_progress=lambda done, total: calls.append(time.monotonic()),
+            cancel=cancel,
+        )
+    returned = time.monotonic()
+    watcher.join()
+
+    assert returned - cancelled_at[0] < 0.5  # the hanging requests would take 1.5 s
+    deadline = time.monotonic() + 10
+    while fetch_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not fetch_threads(), "workers outlived the replies to their requests"
+    assert sandbox.stats.tracks_requests >= 3
+    assert max(calls) < returned
+
+
 def test_cancel_before_start_sends_nothing(spotify):
     sandbox = spotify(100)
     cancel = threading.Event()

@@ -265,6 +265,7 @@ class _Fetch:
         self.governor = _Governor(cap=fetcher.max_concurrency)
         self.outcomes: queue.Queue[_Outcome] = queue.Queue()
         self.in_flight = 0
+        self.closed = threading.Event()
         self.refreshed_from: set[Secret] = set()
         self.http = fetcher.http or httpx.Client(timeout=fetcher.timeout)
         self.pool = ThreadPoolExecutor(fetcher.max_concurrency, thread_name_prefix="favdesk-fetch")
@@ -272,8 +273,15 @@ class _Fetch:
     def __enter__(self) -> _Fetch:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Drop the workers without waiting when the fetch failed or was cancelled.
+
+        After a success none is in flight. Otherwise a request still in flight ends at its own
+        timeout in the background; its outcome is never read, so no callback fires after
+        `fetch()` has raised.
+        """
+        self.closed.set()
+        self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
         if self.fetcher.http is None:
             self.http.close()
 
@@ -417,6 +425,8 @@ class _Fetch:
 
     def send(self, offset: int) -> None:
         """Worker thread: one `GET /me/tracks` window; the outcome goes back to the dispatcher."""
+        if self.closed.is_set():
+            return
         sent_at = time.monotonic()
         outcome = _Outcome(offset, None, sent_at, 0.0)
         try:
