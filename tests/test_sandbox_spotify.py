@@ -561,6 +561,25 @@ def test_added_tracks_shift_offsets_and_removed_ones_vanish(sandbox, api):
     assert api.get("/me/tracks?offset=50&limit=50").json()["items"] == page
 
 
+def test_updated_details_change_popularity_but_not_identity(sandbox, api):
+    before = api.get("/me/tracks?limit=50").json()["items"]
+    sandbox.update_track_details(50)
+    after = api.get("/me/tracks?limit=50").json()["items"]
+
+    assert after == sandbox.items()[:50]
+    changed = [i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new]
+    assert changed
+    for i in changed:
+        assert after[i]["track"]["popularity"] != before[i]["track"].get("popularity")
+        del after[i]["track"]["popularity"]
+        before[i]["track"].pop("popularity", None)
+    assert after == before
+    assert all(
+        before[i]["track"] is None or before[i]["track"]["is_local"]
+        for i in set(range(50)) - set(changed)
+    )
+
+
 def test_stats_reset_to_zero(sandbox, api):
     api.get("/me")
     sandbox.stats.reset()

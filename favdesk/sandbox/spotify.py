@@ -339,6 +339,7 @@ class Library:
         self.serials = serials
         self.next_serial = next_serial
         self._encoded: dict[int, bytes] = {}
+        self._revisions: dict[int, int] = {}
 
     @classmethod
     def generate(cls, seed: int, size: int) -> Library:
@@ -348,11 +349,26 @@ class Library:
     def __len__(self) -> int:
         return len(self.serials)
 
+    def item(self, serial: int) -> dict:
+        """The item for `serial` as served now, after any detail updates."""
+        item = self.generator.item(serial)
+        track = item["track"]
+        revision = self._revisions.get(serial, 0)
+        if revision and track is not None and not track["is_local"]:
+            track["popularity"] = (track.get("popularity", 0) + revision) % 101
+        return item
+
+    def update_details(self, count: int, at: int = 0) -> None:
+        """Spotify revises `count` tracks from position `at`: new popularity, same identity."""
+        for serial in self.serials[at : at + count]:
+            self._revisions[serial] = self._revisions.get(serial, 0) + 1
+            self._encoded.pop(serial, None)
+
     def encoded(self, serial: int) -> bytes:
         """The JSON bytes of one item, cached: pages are served by joining these."""
         data = self._encoded.get(serial)
         if data is None:
-            item = self.generator.item(serial)
+            item = self.item(serial)
             data = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
             self._encoded[serial] = data
         return data
@@ -552,7 +568,7 @@ class SpotifySandbox(LoopbackServer):
         """The current library, newest first: fresh dicts equal to the items the API serves."""
         with self._lock:
             serials = list(self.library.serials)
-        return [self.library.generator.item(serial) for serial in serials]
+        return [self.library.item(serial) for serial in serials]
 
     def add_tracks(self, count: int) -> None:
         """Like `count` new tracks (they appear at offset 0)."""
@@ -565,6 +581,14 @@ class SpotifySandbox(LoopbackServer):
         with self._lock:
             self.library.remove(count, at)
             self._save_state()
+
+    def update_track_details(self, count: int, at: int = 0) -> None:
+        """Change the popularity of `count` tracks from position `at` (not kept in state_dir).
+
+        Null and local tracks stay as they are: they have no details Spotify revises.
+        """
+        with self._lock:
+            self.library.update_details(count, at)
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far expires now."""
