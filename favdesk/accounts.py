@@ -1,8 +1,10 @@
 """Linked Spotify accounts: details in a small SQLite database, tokens only in the OS keyring.
 
-Each account's tokens are one JSON keyring entry (username `spotify:{spotify_id}`), so a single
-write replaces access and refresh token together. There is no plain-file fallback: without a
-usable keyring backend, linking stops with `KeyringUnavailable`.
+Accounts are keyed by Spotify's stable `account_id` when /me gives one, else by `id`
+(`SpotifyUser.stable_id`); `id` and the display name are what users see. Each account's tokens
+are one JSON keyring entry (username `spotify:{key}`), so a single write replaces access and
+refresh token together. Store methods take either the key or the `id`. There is no plain-file
+fallback: without a usable keyring backend, linking stops with `KeyringUnavailable`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ NO_KEYRING = (
 UNUSABLE_BACKENDS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
-    spotify_id TEXT PRIMARY KEY,
+    account_key TEXT PRIMARY KEY,
+    spotify_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     display_name TEXT NOT NULL,
     scopes TEXT NOT NULL,
@@ -48,11 +51,13 @@ CREATE TABLE IF NOT EXISTS accounts (
 )
 """
 COLUMNS = (
-    "spotify_id, user_id, display_name, scopes, token_expires_at, authorized_at, linked_at, "
-    "needs_relink"
+    "account_key, spotify_id, user_id, display_name, scopes, token_expires_at, authorized_at, "
+    "linked_at, needs_relink"
 )
 #: One `SELECT {COLUMNS}` row: the columns in order, `needs_relink` as SQLite's 0 or 1.
-AccountRow = tuple[str, str, str, str, float, float, float, int]
+AccountRow = tuple[str, str, str, str, str, float, float, float, int]
+#: The columns of databases made before accounts were keyed by `account_key` (keyed by `id`).
+ID_KEYED_COLUMNS = COLUMNS.removeprefix("account_key, ")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,12 @@ class Account:
     authorized_at: float
     linked_at: float
     needs_relink: bool = False
+    account_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What the account is stored under: the stable `account_id` if Spotify gave one."""
+        return self.account_id or self.spotify_id
 
     @property
     def refresh_expires_at(self) -> float:
@@ -117,8 +128,11 @@ class AccountStore:
         self.keyring_service = keyring_service
 
     def save_link(self, user: SpotifyUser, tokens: Tokens, user_id: str) -> Account:
-        """Store a fresh link (a re-link replaces the tokens and clears `needs_relink`)."""
-        self._write_tokens(user.id, tokens)
+        """Store a fresh link (a re-link replaces the tokens and clears `needs_relink`).
+
+        A row of the same Spotify `id` under another key (stored before `account_id` existed)
+        is replaced, keyring entry included.
+        """
         now = time.time()
         account = Account(
             spotify_id=user.id,
@@ -128,11 +142,22 @@ class AccountStore:
             token_expires_at=tokens.expires_at,
             authorized_at=now,
             linked_at=now,
+            account_id=user.account_id,
         )
-        with self._db() as db:
+        self._write_tokens(account.key, tokens)
+        with self._write_lock() as db:
+            replaced = [
+                key
+                for (key,) in db.execute(
+                    "SELECT account_key FROM accounts WHERE spotify_id = ? AND account_key != ?",
+                    (account.spotify_id, account.key),
+                )
+            ]
+            db.executemany("DELETE FROM accounts WHERE account_key = ?", [(k,) for k in replaced])
             db.execute(
-                f"INSERT OR REPLACE INTO accounts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                f"INSERT OR REPLACE INTO accounts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 (
+                    account.key,
                     account.spotify_id,
                     account.user_id,
                     account.display_name,
@@ -142,11 +167,17 @@ class AccountStore:
                     account.linked_at,
                 ),
             )
+        for key in replaced:
+            self._delete_tokens(key)
         log.debug("Linked Spotify account %s as user %s", account.spotify_id, user_id)
         return account
 
     def get(self, spotify_id: str) -> Account | None:
-        return self._one("WHERE spotify_id = ?", (spotify_id,))
+        """The account stored under the key `spotify_id`, else the one with that Spotify `id`."""
+        return self._one(
+            "WHERE account_key = ? OR spotify_id = ? ORDER BY account_key = ? DESC",
+            (spotify_id, spotify_id, spotify_id),
+        )
 
     def by_user_id(self, user_id: str) -> Account | None:
         """The most recently linked account stored under `user_id`."""
@@ -179,7 +210,7 @@ class AccountStore:
         if account.needs_relink:
             raise relink_required(spotify_id)
         with keyring_calls() as backend:
-            entry = backend.get_password(self.keyring_service, _username(spotify_id))
+            entry = backend.get_password(self.keyring_service, _username(account.key))
         if entry is None:
             raise relink_required(spotify_id)
         return Tokens.from_json(entry)
@@ -191,12 +222,13 @@ class AccountStore:
         if the account is gone, its keyring entry is deleted and `NoAccount` raised.
         """
         with self._write_lock() as db:
+            key = _key(db, spotify_id)
             changed = db.execute(
-                "UPDATE accounts SET token_expires_at = ? WHERE spotify_id = ?",
-                (tokens.expires_at, spotify_id),
+                "UPDATE accounts SET token_expires_at = ? WHERE account_key = ?",
+                (tokens.expires_at, key),
             ).rowcount
-            if changed == 1:
-                self._write_tokens(spotify_id, tokens)
+            if key is not None and changed == 1:
+                self._write_tokens(key, tokens)
                 return
         self._delete_tokens(spotify_id)
         raise NoAccount(
@@ -211,34 +243,36 @@ class AccountStore:
         refresh token another process just saved is never flagged. True if the flag was set.
         """
         with self._write_lock() as db:
-            if failed is not None and not self._holds_refresh_token(spotify_id, failed):
+            key = _key(db, spotify_id) or spotify_id
+            if failed is not None and not self._holds_refresh_token(key, failed):
                 return False
-            db.execute("UPDATE accounts SET needs_relink = 1 WHERE spotify_id = ?", (spotify_id,))
+            db.execute("UPDATE accounts SET needs_relink = 1 WHERE account_key = ?", (key,))
         log.warning("The Spotify link of %s needs renewing", spotify_id)
         return True
 
     def remove(self, spotify_id: str) -> None:
         """Forget the account and delete its keyring entry: both, or on error neither."""
         with self._write_lock() as db:
-            db.execute("DELETE FROM accounts WHERE spotify_id = ?", (spotify_id,))
-            self._delete_tokens(spotify_id)
+            key = _key(db, spotify_id) or spotify_id
+            db.execute("DELETE FROM accounts WHERE account_key = ?", (key,))
+            self._delete_tokens(key)
 
-    def _holds_refresh_token(self, spotify_id: str, refresh_token: Secret) -> bool:
+    def _holds_refresh_token(self, key: str, refresh_token: Secret) -> bool:
         """Whether the keyring still holds `refresh_token` (or nothing at all) for the account."""
         with keyring_calls() as backend:
-            entry = backend.get_password(self.keyring_service, _username(spotify_id))
+            entry = backend.get_password(self.keyring_service, _username(key))
         return entry is None or Tokens.from_json(entry).refresh_token == refresh_token
 
-    def _delete_tokens(self, spotify_id: str) -> None:
+    def _delete_tokens(self, key: str) -> None:
         """Delete the account's keyring entry if there is one."""
-        username = _username(spotify_id)
+        username = _username(key)
         with keyring_calls() as backend:
             if backend.get_password(self.keyring_service, username) is not None:
                 backend.delete_password(self.keyring_service, username)
 
-    def _write_tokens(self, spotify_id: str, tokens: Tokens) -> None:
+    def _write_tokens(self, key: str, tokens: Tokens) -> None:
         with keyring_calls() as backend:
-            backend.set_password(self.keyring_service, _username(spotify_id), tokens.to_json())
+            backend.set_password(self.keyring_service, _username(key), tokens.to_json())
 
     def _one(self, clause: str, params: tuple) -> Account | None:
         with self._db() as db:
@@ -258,12 +292,49 @@ class AccountStore:
         self.database_path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.database_path, timeout=30.0)) as db, db:
             db.execute(SCHEMA)
+            _key_by_account_key(db)
             yield db
 
 
-def _username(spotify_id: str) -> str:
-    return f"spotify:{spotify_id}"
+def _username(key: str) -> str:
+    return f"spotify:{key}"
+
+
+def _key(db: sqlite3.Connection, spotify_id: str) -> str | None:
+    """The key of the account stored under `spotify_id`, else of the one with that `id`."""
+    row = db.execute(
+        "SELECT account_key FROM accounts WHERE account_key = ? OR spotify_id = ? "
+        "ORDER BY account_key = ? DESC LIMIT 1",
+        (spotify_id, spotify_id, spotify_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _key_by_account_key(db: sqlite3.Connection) -> None:
+    """Move a database keyed by Spotify `id` to `account_key` (the `id`, as its keyring entries)."""
+    if "account_key" in _columns(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    if "account_key" not in _columns(db):  # another process may have moved it meanwhile
+        db.execute("ALTER TABLE accounts RENAME TO accounts_by_id")
+        db.execute(SCHEMA)
+        db.execute(
+            f"INSERT INTO accounts ({COLUMNS}) "
+            f"SELECT spotify_id, {ID_KEYED_COLUMNS} FROM accounts_by_id"
+        )
+        db.execute("DROP TABLE accounts_by_id")
+    db.commit()
+
+
+def _columns(db: sqlite3.Connection) -> list[str]:
+    return [row[1] for row in db.execute("PRAGMA table_info(accounts)")]
 
 
 def _account(row: AccountRow) -> Account:
-    return Account(*row[:7], needs_relink=bool(row[7]))
+    key, spotify_id = row[0], row[1]
+    return Account(
+        spotify_id,
+        *row[2:8],
+        needs_relink=bool(row[8]),
+        account_id=key if key != spotify_id else None,
+    )

@@ -192,6 +192,7 @@ def test_schema_is_created_on_first_use(store):
     with sqlite3.connect(store.database_path) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(accounts)")]
     assert columns == [
+        "account_key",
         "spotify_id",
         "user_id",
         "display_name",
@@ -201,3 +202,45 @@ def test_schema_is_created_on_first_use(store):
         "linked_at",
         "needs_relink",
     ]
+
+
+def test_account_with_an_account_id_is_keyed_by_it_and_shown_by_id(store):
+    linked = tokens("b")
+    store.save_link(BOB, linked, user_id="acct-bob")
+    assert keyring.get_password("favdesk", "spotify:acct-bob") is not None
+    assert keyring.get_password("favdesk", "spotify:bob") is None
+    bob = store.get("bob")
+    assert (bob.spotify_id, bob.account_id, bob.key) == ("bob", "acct-bob", "acct-bob")
+    assert store.get("acct-bob") == bob
+    assert store.load_tokens("bob") == store.load_tokens("acct-bob") == linked
+
+
+def test_spotify_id_renamed_under_the_same_account_id_stays_one_account(store):
+    store.save_link(BOB, tokens("b"), user_id="acct-bob")
+    renamed = SpotifyUser(id="bobby", display_name="Bobby", account_id="acct-bob")
+    store.save_link(renamed, tokens("b2"), user_id="acct-bob")
+    assert [(a.spotify_id, a.display_name) for a in store.list()] == [("bobby", "Bobby")]
+    assert store.get("bob") is None
+    assert store.load_tokens("bobby").refresh_token == Secret("refresh-b2-AQxyz")
+
+
+def test_database_keyed_by_id_is_moved_and_relinks_under_the_account_id(store):
+    store.database_path.parent.mkdir(parents=True)
+    with sqlite3.connect(store.database_path) as db:
+        db.execute(
+            "CREATE TABLE accounts (spotify_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+            "display_name TEXT NOT NULL, scopes TEXT NOT NULL, token_expires_at REAL NOT NULL, "
+            "authorized_at REAL NOT NULL, linked_at REAL NOT NULL, "
+            "needs_relink INTEGER NOT NULL DEFAULT 0)"
+        )
+        db.execute("INSERT INTO accounts VALUES ('bob', 'bob', 'Bob', 's', 1.0, 2.0, 3.0, 0)")
+    db.close()
+    old, new = tokens("old"), tokens("new")
+    keyring.set_password("favdesk", "spotify:bob", old.to_json())
+    assert store.load_tokens("bob") == old
+    assert store.get("bob").key == "bob"
+
+    store.save_link(BOB, new, user_id="bob")
+    assert [a.key for a in store.list()] == ["acct-bob"]
+    assert keyring.get_password("favdesk", "spotify:bob") is None
+    assert store.load_tokens("bob") == new

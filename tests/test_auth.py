@@ -387,3 +387,18 @@ def test_tokens_never_appear_in_logs_errors_or_reprs(sandbox, tmp_path, caplog):
 
 def bearer(token: Secret) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.reveal()}"}
+
+
+def test_account_with_an_account_id_refreshes_through_its_spotify_id(tmp_path):
+    with SpotifySandbox(tracks=1, user_id="old-name", account_id="acct-9") as server:
+        server.faults.rotate_refresh_tokens = True
+        linked = link_account(server, tmp_path)
+        account = linked.account()
+        assert (account.spotify_id, account.key) == ("old-name", "acct-9")
+        provider = linked.provider()  # by Spotify id, as the import job builds it
+        server.expire_access_tokens()
+        fresh = provider.refresh_after_401(provider.access_token())
+        assert keyring.get_password("favdesk", "spotify:old-name") is None
+        stored = Tokens.from_json(keyring.get_password("favdesk", "spotify:acct-9"))
+        assert stored.access_token == fresh
+        assert linked.account().token_expires_at == stored.expires_at

@@ -120,6 +120,8 @@ def test_stable_account_id_is_preferred_over_id(monkeypatch):
             settings, SpotifyApp.from_settings(settings), open_browser=BrowserStandIn()
         )
     assert (result.account.spotify_id, result.account.user_id) == ("old-name", "acct-123")
+    assert keyring.get_password("favdesk", "spotify:acct-123")
+    assert AccountStore(settings.database_path).load_tokens("old-name").refresh_token
 
 
 def test_on_code_hook_replaces_completion_and_the_page_says_sync_started(configured):
