@@ -505,6 +505,56 @@ def test_resume_after_the_library_shifted_discards_known_pages(spotify):
     assert delivered[-1] == 0  # page 0 last: the caller's stale pages are never taken as current
 
 
+# When Spotify revises details (popularity, playability, images) between reads, "exact" means:
+# every page is the raw page as it was last read. A page kept from an interrupted fetch keeps the
+# details it was read with; page 0, read again on every attempt, carries the newest ones.
+
+
+def test_resume_after_details_changed_fetches_only_missing_pages(spotify):
+    sandbox = spotify(5_000, latency=0.005)
+    known = interrupted_fetch(sandbox, after_pages=30)
+    held = sorted(o for o in known if o > 0)
+    sandbox.update_track_details(PAGE_SIZE)  # page 0
+    sandbox.update_track_details(PAGE_SIZE, at=held[0])  # a page the import already holds
+    sandbox.stats.reset()
+    fetcher = make_fetcher(sandbox)
+    delivered: dict[int, Page] = {}
+
+    items = fetcher.fetch(known_pages=known, on_page=lambda p: delivered.__setitem__(p.offset, p))
+
+    now = sandbox.items()
+    assert sandbox.stats.tracks_requests == page_count(5_000) - len(known) + 2
+    assert fetcher.stats.restarts == 0
+    assert items[:PAGE_SIZE] == now[:PAGE_SIZE] != known[0].items
+    assert delivered[0].items == now[:PAGE_SIZE]
+    assert items[held[0] : held[0] + PAGE_SIZE] == known[held[0]].items
+    assert known[held[0]].items != now[held[0] : held[0] + PAGE_SIZE]
+    stale = range(held[0], held[0] + PAGE_SIZE)
+    assert [x for i, x in enumerate(items) if i not in stale] == [
+        x for i, x in enumerate(now) if i not in stale
+    ]
+
+
+def test_details_changing_during_a_fetch_do_not_restart_it(spotify):
+    sandbox = spotify(3_000, latency=0.005)
+    fetcher = make_fetcher(sandbox)
+    page0_seen: list[list[dict]] = []
+
+    def revise_page_0(page: Page) -> None:
+        if page.offset == 0:
+            page0_seen.append(page.items)
+        sandbox.update_track_details(PAGE_SIZE)
+
+    items = fetcher.fetch(on_page=revise_page_0)
+
+    assert fetcher.stats.restarts == 0
+    assert sandbox.stats.tracks_requests == page_count(3_000) + 1
+    assert items[:PAGE_SIZE] == page0_seen[-1]  # page 0 as read last, delivered again
+    assert len(page0_seen) == 2 and page0_seen[0] != page0_seen[1]
+    assert len(items) == 3_000
+    assert [i["added_at"] for i in items] == [i["added_at"] for i in sandbox.items()]
+
+
 def test_resume_ignores_known_pages_of_another_total(spotify):
     sandbox = spotify(500)
     known = {0: Page(0, sandbox.items()[:50], 500)}

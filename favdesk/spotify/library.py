@@ -6,11 +6,13 @@ halves at a 429. A 429 pauses every request until `Retry-After` has passed and p
 the fetch at the rate Spotify let through; waits longer than `max_rate_limit_wait` (or a quota
 429) stop the fetch with `RateLimited` instead of sleeping for hours.
 
-Consistency: the library's state is identified by (`total`, page 0). Likes land on top with a
-new `added_at`, so any like that survives changes page 0, and any unlike without a like changes
-`total`. A result is returned only when page 0 read after the other pages equals page 0 read
-before them and every page carries the same `total`; otherwise the changed pages are fetched
-again (a bounded number of passes).
+Consistency: the library's state is identified by `total` and the songs of page 0 (`added_at`
+and track URI: details such as popularity may be revised at any time and are not the state).
+Likes land on top with a new `added_at`, so any like that survives changes page 0, and any
+unlike without a like changes `total`. A result is returned only when page 0 read after the
+other pages shows the same state as page 0 read before them and every page carries the same
+`total`; otherwise the changed pages are fetched again (a bounded number of passes). Items are
+returned raw, each page as it was last read.
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ class Page:
         )
 
     def same_as(self, other: Page) -> bool:
-        """True if both pages show the same library state."""
-        return self.total == other.total and self.items == other.items
+        """True if both pages show the same library state: same total, same songs in order.
+
+        Songs are told apart by `added_at` and track URI only: popularity, playability or album
+        images that Spotify revised in between do not make the library another one.
+        """
+        return self.total == other.total and _identities(self.items) == _identities(other.items)
 
 
 @dataclass
@@ -305,7 +311,11 @@ class _Fetch:
                 baseline, pages = check, {0: check}
                 caller_clean = page0_delivered = False
                 self.stats.restarts += 1
-            elif not _missing(baseline, pages):
+                continue
+            if check.items != baseline.items:  # revised details: keep the latest raw page 0
+                baseline = pages[0] = check
+                page0_delivered = False
+            if not _missing(baseline, pages):
                 return self.finish(baseline, pages, page0_delivered)
         raise SpotifyError(
             "Your Liked Songs kept changing while favdesk was reading them: "
@@ -554,6 +564,18 @@ class _Fetch:
 def _missing(baseline: Page, pages: dict[int, Page]) -> list[int]:
     """Offsets of the library described by `baseline` that are not held yet."""
     return [o for o in range(PAGE_SIZE, baseline.total, PAGE_SIZE) if o not in pages]
+
+
+def _identities(items: list[Any]) -> list[tuple[Any, Any]]:
+    """(added_at, track URI) per item; None for a null track (local files have a URI too)."""
+    return [_identity(item) for item in items]
+
+
+def _identity(item: Any) -> tuple[Any, Any]:
+    if not isinstance(item, dict):
+        return item, None
+    track = item.get("track")
+    return item.get("added_at"), track.get("uri") if isinstance(track, dict) else None
 
 
 def _json(response: httpx.Response) -> Any:
