@@ -137,6 +137,32 @@ def test_rolling_rate_limit_costs_few_extra_requests_and_none_inside_retry_after
     assert fetcher.stats.rate_limit_pauses >= 1
 
 
+def test_rate_limit_window_used_up_before_the_fetch_costs_one_pause_not_a_slow_pace(spotify):
+    sandbox = spotify(1_000, latency=0.05)
+    tokens = SandboxTokens(sandbox)
+    unthrottled = make_fetcher(sandbox, tokens)
+    assert unthrottled.fetch() == sandbox.items()
+    sandbox.faults.rate_limit = (30, 1.0)
+    sandbox.faults.latency = 0.0
+    bearer = {"Authorization": f"Bearer {tokens.access_token().reveal()}"}
+    with httpx.Client(headers=bearer) as other_client:  # it just used the whole window
+        for _ in range(30):
+            other_client.get(f"{sandbox.api_url}/me").raise_for_status()
+    sandbox.faults.latency = 0.05
+    sandbox.stats.reset()
+    fetcher = make_fetcher(sandbox, tokens)
+
+    items = fetcher.fetch()
+
+    assert items == sandbox.items()
+    assert sandbox.stats.rate_limited >= 1
+    assert sandbox.stats.requests_inside_retry_after == 0
+    assert sandbox.stats.tracks_requests / page_count(1_000) <= 1.2
+    assert fetcher.stats.max_in_flight > 1  # concurrency recovered after halving to 1
+    retry_after = 1.0
+    assert fetcher.stats.elapsed < retry_after + 2 * unthrottled.stats.elapsed + 1.0
+
+
 def test_long_retry_after_stops_quickly_with_resume_time(spotify):
     sandbox = spotify(2_000, rate_limit=(5, 30.0), retry_after=3600)
     fetcher = make_fetcher(sandbox, max_rate_limit_wait=60.0)

@@ -3,8 +3,10 @@
 Page 0 gives `total`; the other offset windows go out in parallel through one shared HTTP client
 under an adaptive bound: it grows while Spotify answers quickly, up to `max_concurrency`, and
 halves at a 429. A 429 pauses every request until `Retry-After` has passed and paces the rest of
-the fetch at the rate Spotify let through; waits longer than `max_rate_limit_wait` (or a quota
-429) stop the fetch with `RateLimited` instead of sleeping for hours.
+the fetch at the rate Spotify let through, when enough requests got through to measure it; each
+accepted request then relaxes that pace a little, so a low estimate cannot stick. Waits longer
+than `max_rate_limit_wait` (or a quota 429) stop the fetch with `RateLimited` instead of
+sleeping for hours.
 
 Consistency: the library's state is identified by `total` and the songs of page 0 (`added_at`
 and track URI: details such as popularity may be revised at any time and are not the state).
@@ -54,6 +56,12 @@ MAX_PASSES = 4
 MAX_RATE_LIMIT_REPLAYS = 10
 #: Pace a little slower than the rate Spotify let through before its 429.
 PACE_MARGIN = 1.05
+#: Requests accepted since the last pause needed before a 429 may set a pace: fewer say more
+#: about who else used Spotify's window than about its rate (the pause and halving suffice).
+MIN_PACE_SAMPLE = 8
+#: Each accepted request shortens the gap between requests by this factor, so a pace set too
+#: slow cannot stick; one set right is re-measured at the next 429.
+PACE_RELAX = 0.95
 #: How often the dispatcher looks at `cancel` while it waits.
 CANCEL_POLL = 0.05
 
@@ -156,9 +164,10 @@ class _Governor:
         self.next_send = now + self.interval
 
     def succeeded(self, sent_at: float, latency: float) -> None:
-        """Grow while replies stay quick: doubling until the first 429, then +1 per round."""
+        """Relax the pace; grow while replies stay quick (doubling until the first 429, then +1)."""
         if sent_at >= self.run_began:
             self.accepted += 1
+            self.interval *= PACE_RELAX
         self.fastest = min(self.fastest, latency)
         if latency > 2 * self.fastest + 0.05:
             self.streak = 0
@@ -180,8 +189,9 @@ class _Governor:
         self.paused_until = max(self.paused_until, now + wait)
         if sent_at < self.pause_began:
             return False
-        span = (now - self.run_began) + wait
-        self.interval = PACE_MARGIN * span / max(self.accepted, 1)
+        if self.accepted >= MIN_PACE_SAMPLE:
+            span = (now - self.run_began) + wait
+            self.interval = PACE_MARGIN * span / self.accepted
         self.limit = max(1, self.limit // 2)
         self.slow_start = False
         self.streak = 0
