@@ -1,7 +1,8 @@
 """Time the library fetcher against the Spotify stand-in: figures for the issue note.
 
 Prints seconds and requests for 10,000 liked tracks at 50 ms per request with 1, 2, 4 and 8 in
-flight (median of 3 runs), then the same library under a rolling 10-requests-per-2-s limit:
+flight (median of 3 runs), then the same library under a rolling 10-requests-per-2-s limit, once
+with the window free and once with it used up by another client just before the fetch: seconds,
 requests per page and requests sent inside a `Retry-After` window.
 
     .venv/bin/python -m benchmarks.fetch_library [--tracks N] [--latency S] [--runs N]
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+
+import httpx
 
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.spotify.library import PAGE_SIZE, LibraryFetcher
@@ -50,14 +53,27 @@ def unthrottled(tracks: int, latency: float, runs: int) -> None:
             )
 
 
-def rate_limited(tracks: int, latency: float, limit: int, window: float) -> None:
+def use_up_window(sandbox: SpotifySandbox, tokens: SandboxTokens, limit: int) -> None:
+    """Another client spends the whole rolling window right before the fetch."""
+    bearer = {"Authorization": f"Bearer {tokens.access_token().reveal()}"}
+    with httpx.Client(headers=bearer) as client:
+        for _ in range(limit):
+            client.get(f"{sandbox.api_url}/me").raise_for_status()
+
+
+def rate_limited(tracks: int, latency: float, limit: int, window: float, used_up: bool) -> None:
     """Cost of a tight rolling limit: requests per page, requests inside Retry-After."""
     pages = math.ceil(tracks / PAGE_SIZE)
-    print(f"\nRolling limit {limit} requests per {window:g} s, 8 in flight at most")
+    start = "used up by another client" if used_up else "free"
+    print(f"\nRolling limit {limit} requests per {window:g} s (window {start} at the start)")
     with SpotifySandbox(tracks=tracks) as sandbox:
-        sandbox.faults.latency = latency
+        tokens = SandboxTokens(sandbox)
+        sandbox.items()  # encode every item before the clock runs
         sandbox.faults.rate_limit = (limit, window)
-        seconds, fetcher = run_once(sandbox, SandboxTokens(sandbox), 8)
+        if used_up:
+            use_up_window(sandbox, tokens, limit)
+        sandbox.faults.latency = latency
+        seconds, fetcher = run_once(sandbox, tokens, 8)
         stats = sandbox.stats
         ideal = (pages + 1) * window / limit
         print(f"  seconds               {seconds:.1f} (the limit alone allows {ideal:.1f})")
@@ -66,6 +82,7 @@ def rate_limited(tracks: int, latency: float, limit: int, window: float) -> None
         print(f"  429 answers           {stats.rate_limited}")
         print(f"  inside Retry-After    {stats.requests_inside_retry_after}")
         print(f"  shared pauses         {fetcher.stats.rate_limit_pauses}")
+        print(f"  max in flight         {fetcher.stats.max_in_flight}")
 
 
 def main() -> None:
@@ -77,7 +94,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=2.0, help="rolling window, seconds")
     args = parser.parse_args()
     unthrottled(args.tracks, args.latency, args.runs)
-    rate_limited(args.tracks, args.latency, args.limit, args.window)
+    for used_up in (False, True):
+        rate_limited(args.tracks, args.latency, args.limit, args.window, used_up)
 
 
 if __name__ == "__main__":
