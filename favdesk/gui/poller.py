@@ -7,6 +7,7 @@ demand; after a failure it backs off (2 s up to 60 s) until Redis answers again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,8 @@ class StatusPoller(QObject):
     def __init__(self, bridge: Bridge, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
-        self.fetch: Callable[[], Any] | None = None
+        #: `runtime.status`; called with `full=True` when the user asked (re-reads the jobs table).
+        self.fetch: Callable[..., Any] | None = None
         self.calls = 0
         self.plan = PollPlan()
         self._ready = self._visible = self._paused = self._busy = False
@@ -68,7 +70,8 @@ class StatusPoller(QObject):
         self._timer.stop()
         self._in_flight = True
         self.calls += 1
-        self.bridge.run_in_background(self.fetch, self._succeeded, self._failed)
+        task = functools.partial(self.fetch, full=True) if force else self.fetch
+        self.bridge.run_in_background(task, self._succeeded, self._failed)
         return True
 
     def next_poll_in(self) -> float | None:

@@ -16,10 +16,12 @@ class Reads:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.full_calls = 0
         self.down = False
 
-    def __call__(self):
+    def __call__(self, full: bool = False):
         self.calls += 1
+        self.full_calls += full
         if self.down:
             raise RedisUnavailable("Redis at unix:///x.sock did not answer: Connection refused")
         return samples.snapshot()
@@ -73,6 +75,7 @@ def test_the_user_can_still_ask_for_one_read_while_paused(qtbot, poller):
     with qtbot.waitSignal(poller.polled):
         assert poller.poll_now(force=True)
     assert poller.fetch.calls == 1
+    assert poller.fetch.full_calls == 1  # asked for: the jobs table is read again too
     assert poller.next_poll_in() is None
 
 
