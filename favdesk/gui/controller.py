@@ -13,7 +13,7 @@ import tempfile
 import threading
 import webbrowser
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,16 @@ def default_opener(settings: Settings, listener: Any) -> Runtime:
     return open_runtime(settings, listener=listener)
 
 
+def opened_runtime(opening: Future | None) -> Runtime | None:
+    """What an opening returned, once it has ended (None if it failed or was cancelled)."""
+    if opening is None:
+        return None
+    wait([opening])
+    if opening.cancelled() or opening.exception() is not None:
+        return None
+    return opening.result()
+
+
 class AppController(QObject):
     """Holds the runtime and the `Dashboard`; every method here returns at once."""
 
@@ -70,6 +80,10 @@ class AppController(QObject):
         self.quitting = False
         self._link_cancel: threading.Event | None = None
         self._opening: Future | None = None
+        #: numbers each opening: a result from an older one is dropped (a later swap closes it)
+        self._openings = 0
+        #: calls in flight, each with the runtime it uses (closed only after they end)
+        self._calls: dict[Future, Runtime] = {}
         self._visible = False
         self._files_stale = True
         self._connect()
@@ -101,13 +115,18 @@ class AppController(QObject):
         if self.runtime is not None or (self._opening is not None and not self._opening.done()):
             return
         self._update(startup="starting", startup_error=None)
-        self._opening = self.bridge.run_in_background(
-            lambda: self.opener(self.settings, self.events), self._opened, self._open_failed
-        )
+        settings = self.settings
+        self._open(lambda: self.opener(settings, self.events))
 
     def reopen(self, settings: Settings) -> None:
-        """Apply new settings: close the runtime and open one with `settings`, in the background."""
-        old, self.runtime = self.runtime, None
+        """Apply new settings: close the runtime and open one with `settings`, in the background.
+
+        A browser wait is cancelled first; the old runtime (or the one still opening) is closed
+        once the calls running against it have ended, and their results are dropped.
+        """
+        previous, calls = self._opening, self._running_calls()
+        self.runtime = None
+        link = self._cancel_link_for_reopen()
         self.poller.stop()
         self.poller.update(ready=False)
         self.settings = settings
@@ -118,14 +137,48 @@ class AppController(QObject):
             startup_error=None,
             snapshot=None,
             status_error=None,
+            pending=frozenset(),
+            link=link,
         )
 
         def swap() -> Runtime:
+            wait(calls)
+            old = opened_runtime(previous)
             if old is not None:
                 old.close()
             return self.opener(settings, self.events)
 
-        self._opening = self.bridge.run_in_background(swap, self._opened, self._open_failed)
+        self._open(swap)
+
+    def _open(self, task: Callable[[], Runtime]) -> None:
+        """Run an opening; only the newest one's result is taken."""
+        self._openings += 1
+        number = self._openings
+
+        def opened(runtime: Runtime) -> None:
+            if number == self._openings:
+                self._opened(runtime)
+
+        def failed(error: BaseException) -> None:
+            if number == self._openings:
+                self._open_failed(error)
+
+        self._opening = self.bridge.run_in_background(task, opened, failed)
+
+    def _running_calls(self) -> list[Future]:
+        """The calls still running against the runtime, and the status read in flight."""
+        calls = [call for call in self._calls if not call.done()]
+        polling = self.poller.running
+        return calls + [polling] if polling is not None else calls
+
+    def _cancel_link_for_reopen(self) -> LinkState:
+        """End a browser wait (its runtime is about to close) and say why."""
+        if not self.state.link.waiting:
+            return self.state.link
+        if self._link_cancel is not None:
+            self._link_cancel.set()
+        self._link_cancel = None
+        return LinkState(message="Login cancelled: settings changed.")
 
     def _opened(self, runtime: Runtime) -> None:
         log.info("favdesk is ready: Redis %s, %s", runtime.redis_where, runtime.storage_description)
@@ -151,16 +204,10 @@ class AppController(QObject):
             self._link_cancel.set()
         self.poller.stop()
         self.bridge.close(wait=True)
-        runtime, self.runtime = self.runtime or self._opened_meanwhile(), None
+        # the newest opening's runtime (older ones are closed by the swap after them)
+        runtime, self.runtime = self.runtime or opened_runtime(self._opening), None
         if runtime is not None:
             runtime.close()
-
-    def _opened_meanwhile(self) -> Runtime | None:
-        """A runtime whose opening finished after results stopped being delivered."""
-        opening = self._opening
-        if opening is None or opening.cancelled() or not opening.done():
-            return None
-        return opening.result() if opening.exception() is None else None
 
     def quit(self, cancel_current: bool = False) -> None:
         """Quit once the worker is done: at once when idle, after (or cancelling) a running job."""
@@ -226,7 +273,25 @@ class AppController(QObject):
                 changes["pending"] = self._pending(pending, False)
             self._update(**changes)
 
-        self.bridge.run_in_background(lambda: task(runtime), done, failed)
+        self._run(runtime, task, done, failed)
+
+    def _run(
+        self,
+        runtime: Runtime,
+        task: Callable[[Runtime], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """Run `task(runtime)` in the background; drop its result if `runtime` was replaced."""
+
+        def current(callback: Callable[[Any], None]) -> Callable[[Any], None]:
+            return lambda result: callback(result) if self.runtime is runtime else None
+
+        call = self.bridge.run_in_background(
+            lambda: task(runtime), current(on_done), current(on_error)
+        )
+        self._calls = {c: r for c, r in self._calls.items() if not c.done()}
+        self._calls[call] = runtime
 
     def load_accounts(self) -> None:
         self._call(lambda r: tuple(r.accounts.list()), "read the linked accounts", self._accounts)
@@ -259,8 +324,7 @@ class AppController(QObject):
             self._update(files_error=user_message(error), pending=self._pending("files", False))
 
         self._update(pending=self._pending("files", True))
-        runtime = self.runtime
-        self.bridge.run_in_background(lambda: runtime.files(user_id), listed, failed)
+        self._run(self.runtime, lambda r: r.files(user_id), listed, failed)
 
     def link(self) -> None:
         """Link Spotify in the system browser; the wait can be cancelled."""
@@ -272,9 +336,10 @@ class AppController(QObject):
         def show_url(url: str) -> None:
             self.bridge.call_on_main(lambda: self._link_url(cancel, url))
 
-        runtime, asked = self.runtime, datetime.now(UTC)
-        self.bridge.run_in_background(
-            lambda: runtime.link(
+        asked = datetime.now(UTC)
+        self._run(
+            self.runtime,
+            lambda r: r.link(
                 open_browser=webbrowser.open, on_url=show_url, cancel=cancel, timeout=LINK_TIMEOUT
             ),
             lambda result: self._linked(result, asked),

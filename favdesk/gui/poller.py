@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -37,6 +38,8 @@ class StatusPoller(QObject):
         self.plan = PollPlan()
         self._ready = self._visible = self._paused = self._busy = False
         self._in_flight = self._again = False
+        #: the read in flight (the controller waits for it before closing its runtime)
+        self.running: Future | None = None
         self._timer = QTimer(self)
         self._timer.setObjectName("status-poll-timer")
         self._timer.setSingleShot(True)
@@ -70,8 +73,13 @@ class StatusPoller(QObject):
         self._timer.stop()
         self._in_flight = True
         self.calls += 1
-        task = functools.partial(self.fetch, full=True) if force else self.fetch
-        self.bridge.run_in_background(task, self._succeeded, self._failed)
+        fetch = self.fetch
+        task = functools.partial(fetch, full=True) if force else fetch
+        self.running = self.bridge.run_in_background(
+            task,
+            functools.partial(self._succeeded, fetch),
+            functools.partial(self._failed, fetch),
+        )
         return True
 
     def next_poll_in(self) -> float | None:
@@ -82,17 +90,24 @@ class StatusPoller(QObject):
         self.fetch = None
         self._timer.stop()
 
-    def _succeeded(self, snapshot: Any) -> None:
+    def _succeeded(self, fetch: Callable[..., Any], snapshot: Any) -> None:
+        if fetch != self.fetch:  # read from a runtime since replaced: it says nothing now
+            self._settle(self.plan.failures)
+            return
         reachable = snapshot.redis.reachable
         self._settle(0 if reachable else self.plan.failures + 1)
         self.polled.emit(snapshot)
 
-    def _failed(self, error: BaseException) -> None:
+    def _failed(self, fetch: Callable[..., Any], error: BaseException) -> None:
+        if fetch != self.fetch:
+            self._settle(self.plan.failures)
+            return
         self._settle(self.plan.failures + 1)
         self.failed.emit(user_message(error))
 
     def _settle(self, failures: int) -> None:
         self._in_flight = False
+        self.running = None
         self._replan(failures, rearm=True)
         if self._again:
             self._again = False

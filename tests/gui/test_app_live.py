@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+import webbrowser
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import favdesk.gui
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.gui import poller as poller_module
 from favdesk.gui.app import Desktop
+from favdesk.gui.controller import default_opener
 from favdesk.sandbox import DEMO_CLIENT_ID
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
@@ -573,3 +575,80 @@ def test_demo_mode_links_and_syncs_with_nothing_configured(qtbot, launch, monkey
     assert "local folder" in window.storage.where.text()
     qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
     screenshot(window, "live-00-demo-done")
+
+
+def use_browser(monkeypatch, command: str) -> None:
+    """Make `webbrowser` run `command` (it reads BROWSER only once per process otherwise)."""
+    monkeypatch.setenv("BROWSER", command)
+    monkeypatch.setattr(webbrowser, "_tryorder", None)
+
+
+def test_saving_settings_during_the_browser_wait_cancels_the_login_and_linking_works_again(
+    qtbot, launch, monkeypatch
+):
+    use_browser(monkeypatch, "true %s")  # a browser that never comes back
+    desktop = launch(load_settings())  # demo mode: the Spotify stand-in belongs to the runtime
+    window, controller = desktop.window, desktop.controller
+    first = controller.runtime
+    click(qtbot, window.account.link)
+    qtbot.waitUntil(lambda: controller.state.link.url is not None, timeout=LONG)
+    window.settings_action.trigger()
+    desktop.dialog.save()
+    qtbot.waitUntil(lambda: controller.runtime not in (None, first), timeout=LONG)
+    qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
+    assert window.account.message.text() == "Login cancelled: settings changed."
+    use_browser(monkeypatch, BROWSER)
+    link(qtbot, desktop)
+    assert controller.state.outcome.ok
+    assert len(controller.state.accounts) == 1
+
+
+def test_reopening_while_favdesk_starts_closes_the_runtime_of_the_first_start(qtbot):
+    opened = []
+
+    def slow_opener(settings, listener):
+        time.sleep(0.5)  # the first start is still opening when the settings are applied
+        opened.append(default_opener(settings, listener))
+        return opened[-1]
+
+    desktop = Desktop(load_settings(), opener=slow_opener, quit_app=lambda: None)
+    try:
+        desktop.start()
+        desktop.controller.reopen(load_settings())
+        qtbot.waitUntil(lambda: desktop.controller.state.ready, timeout=LONG)
+        assert len(opened) == 2 and desktop.controller.runtime is opened[1]
+        assert opened[0].worker.state.value == "stopped"
+        with pytest.raises(httpx.ConnectError):  # demo mode: its Spotify stand-in is stopped
+            httpx.get(opened[0].spotify_app.accounts_url, timeout=5)
+    finally:
+        desktop.close()
+        desktop.window.deleteLater()
+
+
+def test_a_call_running_when_settings_are_applied_ends_before_its_runtime_closes(
+    qtbot, launch, app_settings
+):
+    desktop = launch(app_settings())
+    controller = desktop.controller
+    first = controller.runtime
+    link(qtbot, desktop)
+    gate, ended = threading.Event(), []
+    real_sync = first.sync
+
+    def held_sync(user_id):
+        gate.wait(LONG / 1000)
+        try:
+            return real_sync(user_id)
+        finally:
+            ended.append(first.worker.state.value)  # the runtime was still open
+
+    first.sync = held_sync
+    controller.note(None)
+    controller.sync()
+    controller.reopen(controller.settings)
+    QTimer.singleShot(300, gate.set)
+    qtbot.waitUntil(lambda: controller.runtime not in (None, first), timeout=LONG)
+    qtbot.waitUntil(lambda: controller.state.worker == "idle", timeout=LONG)
+    assert ended and ended[0] != "stopped"
+    assert controller.state.notice is None  # the old runtime's answer was dropped, not shown
+    assert "sync" not in controller.state.pending
