@@ -19,7 +19,12 @@ from favdesk.gui.controller import AppController, Opener, default_opener
 from favdesk.gui.icons import app_icon
 from favdesk.gui.main_window import MainWindow
 from favdesk.gui.settings_dialog import SettingsDialog
-from favdesk.gui.single_instance import InstanceServer, ask_running_instance, server_name
+from favdesk.gui.single_instance import (
+    InstanceServer,
+    ask_running_instance,
+    lock_data_dir,
+    server_name,
+)
 from favdesk.gui.tray import Tray
 from favdesk.settings import Settings, load_settings
 
@@ -88,13 +93,18 @@ class Desktop(QObject):
         self.dialog = None
 
     def _settings_saved(self, _checked: Settings) -> None:
-        """Re-read the settings (all layers); apply them now unless a sync is running."""
+        """Re-read the settings (all layers); apply them now unless a sync is running.
+
+        A browser wait for Link Spotify is cancelled (its runtime closes), and says so.
+        """
         c = self.controller
-        if c.state.job is not None:
-            c.note("Settings saved. They apply when you restart favdesk (a sync is running now).")
-            return
 
         def apply(settings: Settings) -> None:
+            if c.state.job is not None:  # checked again: a sync may have started meanwhile
+                c.note(
+                    "Settings saved. They apply when you restart favdesk (a sync is running now)."
+                )
+                return
             c.note("Settings saved and applied.")
             c.reopen(settings)
 
@@ -143,8 +153,18 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
     if ask_running_instance(name):
         print("favdesk is already running: its window was brought up.", file=sys.stderr)
         return 0
+    lock = lock_data_dir(settings.data_dir)
+    if lock is None:
+        raise FavdeskError(
+            f"favdesk is already running for {settings.data_dir} but did not answer: "
+            "wait for it to start, or end it, then try again"
+        )
     server = InstanceServer(name, app)
-    server.listen()
+    if not server.listen():
+        print(
+            f"favdesk: a second launch cannot bring up this window ({server.failure})",
+            file=sys.stderr,
+        )
     desktop = Desktop(settings)
     server.show_requested.connect(desktop.window.show_dashboard)
     keep = stop_on_signals(app, lambda: desktop.controller.quit(cancel_current=True))
@@ -155,3 +175,4 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
         desktop.close()
         server.close()
         keep.close()
+        lock.unlock()
