@@ -113,7 +113,12 @@ class Desktop(QObject):
         )
 
     def close(self) -> None:
-        """Close everything; blocks until the runtime is closed (call after the event loop)."""
+        """Close everything; blocks until the runtime is closed (call after the event loop).
+
+        The window's geometry is saved here too: Quit from the menu, the tray or SIGTERM never
+        closes the window.
+        """
+        self.window.save_geometry()
         self.controller.shutdown()
         self.tray.close()
         self.window.hide()

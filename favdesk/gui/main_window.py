@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """With a tray, closing hides to it; without one, closing quits (asking if a job runs)."""
-        self._save_geometry()
+        self.save_geometry()
         if self.controller.quitting:
             event.accept()
             return
@@ -332,7 +332,8 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(fitting(DEFAULT_SIZE, self.screen().availableGeometry().size()))
 
-    def _save_geometry(self) -> None:
+    def save_geometry(self) -> None:
+        """Keep the window's size and place for next time (on close, and when favdesk quits)."""
         store = self._qsettings()
         store.setValue("window/geometry", self.saveGeometry())
         store.sync()

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 import redis.connection
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QObject, QSize, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -30,6 +30,7 @@ from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.gui import poller as poller_module
 from favdesk.gui.app import Desktop
 from favdesk.gui.controller import default_opener
+from favdesk.gui.main_window import MainWindow
 from favdesk.sandbox import DEMO_CLIENT_ID
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
@@ -652,3 +653,14 @@ def test_a_call_running_when_settings_are_applied_ends_before_its_runtime_closes
     assert ended and ended[0] != "stopped"
     assert controller.state.notice is None  # the old runtime's answer was dropped, not shown
     assert "sync" not in controller.state.pending
+
+
+def test_the_window_size_is_kept_when_quitting_from_the_menu(qtbot, launch, app_settings):
+    desktop = launch(app_settings())
+    desktop.window.resize(700, 500)
+    desktop.window.quit_action.trigger()
+    qtbot.waitUntil(lambda: desktop.quits == [True], timeout=LONG)
+    desktop.close()
+    again = MainWindow(desktop.controller)
+    assert again.size() == QSize(700, 500)
+    again.deleteLater()
