@@ -171,6 +171,8 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("favdesk settings")
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 90)  # scales with the font
         self.saved_secrets = self._saved_secrets()
+        #: a save is under way: Esc and closing wait for it (it ends by accepting or re-enabling)
+        self.saving = False
         self._build()
         self._fill()
 
@@ -342,15 +344,23 @@ class SettingsDialog(QDialog):
             return
         changes, values = self.secret_changes(), self.values()
         self.buttons.setEnabled(False)
+        self.saving = True
 
         def stored(_nothing: object) -> None:
+            self.saving = False
             self._store_file(values)
             self.saved.emit(checked)
             self.accept()
 
         self.run_in_background(lambda: self._store_secrets(changes), stored, self._not_stored)
 
+    def reject(self) -> None:
+        """Esc, Cancel and closing the window; ignored while a save runs (it would be lost)."""
+        if not self.saving:
+            super().reject()
+
     def _not_stored(self, error: BaseException) -> None:
+        self.saving = False
         self.buttons.setEnabled(True)
         self._show_error(f"Nothing was saved: {user_message(error)}")
 

@@ -191,3 +191,20 @@ def test_without_a_usable_keyring_settings_without_secrets_still_save(
     with qtbot.waitSignal(dialog.saved):
         save(qtbot, dialog)
     assert load_settings().fetch_concurrency == 3
+
+
+def test_escape_while_saving_waits_for_the_save_which_then_closes_the_dialog(qtbot, settings):
+    held = []
+    made = SettingsDialog(settings, None, lambda *call: held.append(call))
+    qtbot.addWidget(made)
+    made.show()
+    made.concurrency.setValue(3)
+    save(qtbot, made)
+    qtbot.keyClick(made, Qt.Key.Key_Escape)
+    made.close()
+    assert made.isVisible()
+    task, on_done, _on_error = held[0]
+    with qtbot.waitSignal(made.saved):
+        on_done(task())
+    assert not made.isVisible() and made.result() == made.DialogCode.Accepted
+    assert load_settings().fetch_concurrency == 3
