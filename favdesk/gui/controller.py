@@ -86,6 +86,8 @@ class AppController(QObject):
         self._calls: dict[Future, Runtime] = {}
         self._visible = False
         self._files_stale = True
+        #: the notice Sync now itself showed last (the next sync clears only that one)
+        self._sync_notice: str | None = None
         self._connect()
 
     def _connect(self) -> None:
@@ -389,7 +391,10 @@ class AppController(QObject):
 
         def queued(result: Any) -> None:
             notice = None if result.created else f"A sync is already queued (job {result.job_id})."
-            self._update(queued_job=self._still_queued(result.job_id, asked), notice=notice)
+            other = self.state.notice if self.state.notice != self._sync_notice else None
+            self._sync_notice = notice
+            queued_job = self._still_queued(result.job_id, asked)
+            self._update(queued_job=queued_job, notice=notice or other)
             self.poller.poll_now()
 
         self._call(lambda r: r.sync(user_id), "start a sync", queued, pending="sync")

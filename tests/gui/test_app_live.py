@@ -664,3 +664,15 @@ def test_the_window_size_is_kept_when_quitting_from_the_menu(qtbot, launch, app_
     again = MainWindow(desktop.controller)
     assert again.size() == QSize(700, 500)
     again.deleteLater()
+
+
+def test_sync_now_keeps_a_notice_it_did_not_show(qtbot, launch, app_settings):
+    desktop = launch(app_settings())
+    window, controller = desktop.window, desktop.controller
+    link(qtbot, desktop)
+    first = controller.state.outcome
+    controller.note("Settings saved and applied.")
+    click(qtbot, window.account.sync)
+    qtbot.waitUntil(lambda: controller.state.outcome is not first, timeout=LONG)
+    assert controller.state.outcome.ok
+    assert window.notice_banner.text.text() == "Settings saved and applied."
