@@ -131,12 +131,14 @@ def reason_of(text: str | None) -> str | None:
     return head if head in REMEDIES or head == "ratelimited" else None
 
 
-def remedy(reason: str | None, resume_at: datetime | None = None) -> str:
-    """What the user can do about a failed sync."""
+def remedy(reason: str | None, resume_at: datetime | None = None, halted: bool = False) -> str:
+    """What the user can do about a failed sync (`halted`: the worker is paused or stopped)."""
     if reason == "ratelimited":
         if resume_at is None:
             return "Spotify asked favdesk to slow down: press Sync now again later."
         at = clock(resume_at)
+        if halted:
+            return f"Spotify asked favdesk to slow down: press Resume; it then continues at {at}."
         return f"Spotify asked favdesk to slow down: the import resumes by itself at {at}."
     return REMEDIES.get(reason or "", DEFAULT_REMEDY)
 
@@ -238,7 +240,8 @@ def _status_sync(d: Dashboard, status, done_at, now, last: str) -> SyncView:
         return SyncView(f"Done{at}", "ok", last_success=last)
     if state == "error":
         message = _failure_message(d) or f"Redis says: error:{status.reason or 'failed'}"
-        return _error_view(reason_of(status.reason), status.resume_at, last, message)
+        halted = value(d.worker) in ("paused", "stopped", "stopping")
+        return _error_view(reason_of(status.reason), status.resume_at, last, message, halted)
     return SyncView("Idle", "neutral", last_success=last)
 
 
@@ -252,10 +255,14 @@ def _failure_message(d: Dashboard) -> str | None:
 
 
 def _error_view(
-    reason: str | None, resume_at: datetime | None, last: str, message: str | None
+    reason: str | None,
+    resume_at: datetime | None,
+    last: str,
+    message: str | None,
+    halted: bool = False,
 ) -> SyncView:
     """A failed sync: its reason in words, the remedy, and the failure's own message."""
-    help_text = remedy(reason, resume_at)
+    help_text = remedy(reason, resume_at, halted)
     if reason == "ratelimited" and resume_at is not None:
         words = f"Waiting for Spotify until {clock(resume_at)}"
         return SyncView(words, "warn", help_text, last_success=last, detail=message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from rq.job import JobStatus
 
 from favdesk.gui.describe import (
@@ -156,3 +157,12 @@ def test_a_stop_says_whether_the_running_sync_finishes_or_is_cancelled():
 def test_an_expired_link_is_the_status_line_when_nothing_failed():
     d = replace(READY, accounts=(samples.account(needs_relink=True),))
     assert status_line(d) == "The Spotify link expired: link again"
+
+
+@pytest.mark.parametrize("worker", ["paused", "stopped"])
+def test_rate_limit_with_the_worker_halted_says_to_press_resume(worker):
+    resume = samples.NOW + timedelta(hours=2)
+    snapshot = samples.snapshot(sync="error", reason="ratelimited", resume_at=resume)
+    view = sync_view(replace(READY, snapshot=snapshot, worker=worker))
+    assert f"press Resume; it then continues at {clock(resume)}" in view.remedy
+    assert "by itself" not in view.remedy
