@@ -20,7 +20,7 @@ from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox, follow_login
 from favdesk.settings import load_settings
 from favdesk.storage import BUCKET
-from tests.test_ingest import login_request, spotify_env, today_keys
+from tests.test_ingest import configured_sandbox, login_request, today_keys
 
 USER = "zoe"
 JOB_ID = queue.import_job_id(USER)
@@ -30,10 +30,7 @@ URL_PREFIX = "Open this URL to log in to Spotify: "
 
 @pytest.fixture
 def sandbox(redis_url, monkeypatch):
-    """A Spotify stand-in and the test Redis, in the environment the CLI inherits."""
-    with SpotifySandbox(tracks=TRACKS, user_id=USER, display_name="Zoë Listener") as server:
-        for name, value in {**spotify_env(server), "REDIS_URL": redis_url}.items():
-            monkeypatch.setenv(name, value)
+    with configured_sandbox(TRACKS, redis_url, monkeypatch) as server:
         yield server
 
 

@@ -12,7 +12,8 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -133,12 +134,19 @@ def open_runtime(monkeypatch):
 # --- fixtures of this file -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def sandbox(redis_url, monkeypatch):
-    """A Spotify stand-in favdesk is configured for, with Redis from the test server."""
-    with SpotifySandbox(tracks=TRACKS, user_id=USER, display_name="Zoë Listener") as server:
+@contextmanager
+def configured_sandbox(tracks: int, redis_url: str, monkeypatch) -> Iterator[SpotifySandbox]:
+    """A Spotify stand-in favdesk is configured for (in the environment a CLI inherits too),
+    with Redis from the test server."""
+    with SpotifySandbox(tracks=tracks, user_id=USER, display_name="Zoë Listener") as server:
         for name, value in {**spotify_env(server), "REDIS_URL": redis_url}.items():
             monkeypatch.setenv(name, value)
+        yield server
+
+
+@pytest.fixture
+def sandbox(redis_url, monkeypatch):
+    with configured_sandbox(TRACKS, redis_url, monkeypatch) as server:
         yield server
 
 
