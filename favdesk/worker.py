@@ -223,14 +223,23 @@ class EmbeddedWorker(SimpleWorker):
         if self.request_stop_soon():
             enqueue_wake_up(self.connection, self)
 
+    def subscribe(self) -> None:
+        """Listen for RQ commands (`rq shutdown`, ...) on favdesk's own listener thread.
+
+        RQ's uses redis-py's `PubSubWorkerThread`, whose `stop()` waits out a 60 s read since
+        redis-py 8.2: every burst and every quit would hang that long.
+        """
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = _CommandListener(self.pubsub, self.name)
+        self.pubsub_thread.start()
+
     def unsubscribe(self) -> None:
-        """RQ's order, reversed: flag the listener thread first so that the UNSUBSCRIBE reply
-        ends its wait; otherwise every burst lingers a second in `join(timeout=1)`."""
-        if self.pubsub_thread:
-            self.pubsub_thread.stop()
-            self.pubsub.unsubscribe()
-            self.pubsub_thread.join(timeout=1)
-            self.pubsub.close()
+        if self.pubsub_thread is None or self.pubsub is None:
+            return
+        self.pubsub_thread.stop()
+        self.pubsub.close()
+        self.pubsub_thread = None
 
     def request_stop_soon(self) -> bool:
         """Stop after the current job; True when blocked, so the caller must wake it up."""
@@ -382,6 +391,42 @@ class EmbeddedWorker(SimpleWorker):
             getattr(self.listener, name)(*args)
         except Exception:
             logger.exception("worker listener %s failed", name)
+
+
+class _CommandListener(threading.Thread):
+    """Dispatches the worker's pub/sub commands until `stop()`, which returns within a second.
+
+    Reading a subscribed connection sends Redis nothing, so the long read costs no command.
+    A stop sets the flag, then UNSUBSCRIBE's reply ends the read at once; the join is bounded.
+    """
+
+    READ_TIMEOUT = 60.0
+    RECONNECT_DELAY = 2.0
+    JOIN_TIMEOUT = 1.0
+
+    def __init__(self, pubsub: redis.client.PubSub, worker_name: str) -> None:
+        super().__init__(name=f"favdesk-commands-{worker_name}", daemon=True)
+        self.pubsub = pubsub
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.pubsub.get_message(ignore_subscribe_messages=True, timeout=self.READ_TIMEOUT)
+            except redis.ConnectionError:
+                self._stopping.wait(self.RECONNECT_DELAY)  # redis-py resubscribes on the next read
+            except (redis.RedisError, ValueError, OSError) as error:
+                if not self._stopping.is_set():
+                    logger.warning("command listener ended: %s", type(error).__name__)
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self.pubsub.unsubscribe()
+        except (redis.RedisError, OSError):
+            pass  # Redis is gone: closing the pubsub ends the read
+        self.join(self.JOIN_TIMEOUT)
 
 
 class _Heartbeats:

@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=offscreen PYTEST_QT_API=pyside6
+export VENV=${VENV:-.venv}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -m 700 "$WORK/run"
@@ -12,10 +13,10 @@ mkdir -m 700 "$WORK/run"
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
   XDG_DATA_HOME="$WORK/data" XDG_RUNTIME_DIR="$WORK/run" dbus-run-session -- bash -c \
     'printf favdesk-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null &&
-     FAVDESK_REAL_KEYRING=1 exec .venv/bin/python -m pytest "$@"' pytest "$@" 2> >(grep -v "fd limit" >&2)
+     FAVDESK_REAL_KEYRING=1 exec "$VENV"/bin/python -m pytest "$@"' pytest "$@" 2> >(grep -v "fd limit" >&2)
   rc=$?
 else
-  .venv/bin/python -m pytest "$@"
+  "$VENV"/bin/python -m pytest "$@"
   rc=$?
 fi
 if [ $rc -eq 5 ]; then
