@@ -9,6 +9,7 @@ commands a minute). State and progress reach the GUI through listener callbacks,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -231,8 +232,9 @@ class EmbeddedWorker(SimpleWorker):
         """
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = _CommandListener(self.pubsub, self.name)
-        self.pubsub_thread.start()
+        listener = _CommandListener(self.pubsub, self.name)
+        listener.start()
+        self.pubsub_thread = listener  # type: ignore[assignment]  # RQ types it as None
 
     def unsubscribe(self) -> None:
         if self.pubsub_thread is None or self.pubsub is None:
@@ -422,10 +424,8 @@ class _CommandListener(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
-        try:
+        with contextlib.suppress(redis.RedisError, OSError):  # Redis gone: close() ends the read
             self.pubsub.unsubscribe()
-        except (redis.RedisError, OSError):
-            pass  # Redis is gone: closing the pubsub ends the read
         self.join(self.JOIN_TIMEOUT)
 
 
