@@ -1,8 +1,9 @@
 # favdesk: `make run` sets up and opens the app; `make test` sets up and runs the tests.
 VENV ?= .venv
+LATEST_VENV ?= .venv-latest
 PYTHON ?= python3
 
-.PHONY: run test setup test-setup demo lint lock clean
+.PHONY: run test test-latest setup test-setup demo lint lock clean
 
 run: setup
 	$(VENV)/bin/favdesk
@@ -12,6 +13,14 @@ demo: setup
 
 test: test-setup
 	scripts/run-tests.sh
+
+# The suite again on the newest versions pyproject.toml's ranges allow (what pip and pipx install).
+test-latest:
+	@scripts/system-deps.sh --test
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/pip install -q --disable-pip-version-check --upgrade --upgrade-strategy eager -e '.[test]'
+	@$(LATEST_VENV)/bin/pip freeze --exclude-editable | grep -iE '^(redis|rq|pyside6-essentials|httpx|supabase|keyring)==' | tr '\n' ' '; echo
+	VENV=$(LATEST_VENV) scripts/run-tests.sh
 
 setup: $(VENV)/.installed
 	@scripts/system-deps.sh
@@ -37,4 +46,4 @@ lock: $(VENV)/.installed
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LATEST_VENV)

@@ -93,7 +93,7 @@ def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> tuple[SyncSt
         if state.job.state.value in ("finished", "failed", "canceled", "stopped"):
             if state.sync.state is SyncState.DONE:
                 newest = runtime.files(user_id)[0]
-                print(f"done: {state.job.tracks} tracks -> {newest.path}")
+                print(f"done: {state.job.tracks} tracks -> {newest.path}", flush=True)
             return state.sync, state.job
         time.sleep(WAIT_POLL)
 
