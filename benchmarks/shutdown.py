@@ -110,9 +110,11 @@ def main() -> None:
     import rq
 
     print(f"redis-py {redis_py.__version__}, rq {rq.__version__}, {options.tracks} songs")
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(
-        Path(tmp, "redis"), persistent=False
-    ) as server, SpotifySandbox(tracks=options.tracks, user_id=USER) as sandbox:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedRedis(Path(tmp, "redis"), persistent=False) as server,
+        SpotifySandbox(tracks=options.tracks, user_id=USER) as sandbox,
+    ):
         os.environ.update(
             spotify_env(sandbox),
             REDIS_URL=server.url,
