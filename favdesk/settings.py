@@ -9,6 +9,7 @@ in the keyring. Every bad value fails early with a message naming the variable a
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,12 @@ def validate_redis_url(url: str, values: Mapping[str, str]) -> str:
             name,
             "unknown scheme: use redis://host:6379/0, rediss://default:TOKEN@host:6379 "
             "(Upstash, TLS) or unix:///path/to/redis.sock",
+        )
+    if scheme == "unix" and not hasattr(socket, "AF_UNIX"):
+        raise SettingsError(
+            name,
+            "unix sockets are not available on this system: use redis://host:6379/0 or "
+            "rediss://default:TOKEN@host:6379 (Upstash, TLS)",
         )
     parts = _split(name, url, secret=True)
     if scheme != "unix" and not parts.hostname:

@@ -21,7 +21,15 @@ LOCK_FILE = "favdesk-app.lock"
 def server_name(data_dir: Path) -> str:
     """A per-user, per-data-dir socket name (two data dirs are two separate favdesks)."""
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return f"favdesk-{getpass.getuser()}-{digest}"
+    return f"favdesk-{_login_name()}-{digest}"
+
+
+def _login_name() -> str:
+    """The user's login name; Windows has no `pwd` to fall back on when the environment has none."""
+    try:
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        return "user"
 
 
 def lock_data_dir(data_dir: Path) -> QLockFile | None:

@@ -44,7 +44,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable."""
+    """Make the rename itself durable (POSIX; Windows cannot open a folder to flush it)."""
+    if os.name != "posix":
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
