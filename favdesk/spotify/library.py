@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import heapq
 import logging
-import math
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -43,25 +42,16 @@ from favdesk.spotify.api import (
     retry_after_seconds,
     spotify_error,
 )
+from favdesk.spotify.governor import Governor
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
-#: Requests in flight before Spotify has shown how fast it answers.
-INITIAL_CONCURRENCY = 2
 #: Passes over the library before giving up on a library that keeps changing.
 MAX_PASSES = 4
 #: 429 replays of one page before the fetch stops and reports when it may resume.
 MAX_RATE_LIMIT_REPLAYS = 10
-#: Pace a little slower than the rate Spotify let through before its 429.
-PACE_MARGIN = 1.05
-#: Requests accepted since the last pause needed before a 429 may set a pace: fewer say more
-#: about who else used Spotify's window than about its rate (the pause and halving suffice).
-MIN_PACE_SAMPLE = 8
-#: Each accepted request shortens the gap between requests by this factor, so a pace set too
-#: slow cannot stick; one set right is re-measured at the next 429.
-PACE_RELAX = 0.95
 #: How often the dispatcher looks at `cancel` while it waits.
 CANCEL_POLL = 0.05
 
@@ -135,70 +125,6 @@ class _Attempts:
     retries: int = 0
     rate_limited: int = 0
     refreshed: bool = False
-
-
-@dataclass
-class _Governor:
-    """Adaptive concurrency and a shared pause/pace for every request of one fetch."""
-
-    cap: int
-    limit: int = INITIAL_CONCURRENCY
-    slow_start: bool = True
-    streak: int = 0
-    fastest: float = math.inf
-    paused_until: float = 0.0
-    pause_began: float = -math.inf
-    interval: float = 0.0
-    next_send: float = 0.0
-    run_began: float = field(default_factory=time.monotonic)
-    accepted: int = 0
-
-    def __post_init__(self) -> None:
-        self.limit = max(1, min(self.cap, self.limit))
-
-    def ready_at(self) -> float:
-        """The earliest moment the next request may leave."""
-        return max(self.paused_until, self.next_send)
-
-    def sent(self, now: float) -> None:
-        self.next_send = now + self.interval
-
-    def succeeded(self, sent_at: float, latency: float) -> None:
-        """Relax the pace; grow while replies stay quick (doubling until the first 429, then +1)."""
-        if sent_at >= self.run_began:
-            self.accepted += 1
-            self.interval *= PACE_RELAX
-        self.fastest = min(self.fastest, latency)
-        if latency > 2 * self.fastest + 0.05:
-            self.streak = 0
-            return
-        if self.slow_start:
-            self.limit = min(self.cap, self.limit + 1)
-            return
-        self.streak += 1
-        if self.streak >= self.limit:
-            self.limit = min(self.cap, self.limit + 1)
-            self.streak = 0
-
-    def rate_limited(self, sent_at: float, now: float, wait: float) -> bool:
-        """Pause everyone; on a new episode also halve the bound and pace at the seen rate.
-
-        A 429 for a request sent before the current pause began belongs to that pause: it only
-        extends it. Returns True when this 429 started a new pause.
-        """
-        self.paused_until = max(self.paused_until, now + wait)
-        if sent_at < self.pause_began:
-            return False
-        if self.accepted >= MIN_PACE_SAMPLE:
-            span = (now - self.run_began) + wait
-            self.interval = PACE_MARGIN * span / self.accepted
-        self.limit = max(1, self.limit // 2)
-        self.slow_start = False
-        self.streak = 0
-        self.pause_began = now
-        self.run_began = self.paused_until
-        self.accepted = 0
-        return True
 
 
 class LibraryFetcher:
@@ -278,7 +204,7 @@ class _Fetch:
         self.on_page = on_page
         self.on_progress = on_progress
         self.cancel = cancel
-        self.governor = _Governor(cap=fetcher.max_concurrency)
+        self.governor = Governor(fetcher.max_concurrency, time.monotonic())
         self.outcomes: queue.Queue[_Outcome] = queue.Queue()
         self.in_flight = 0
         self.closed = threading.Event()
