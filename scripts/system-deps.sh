@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages favdesk needs: Qt's runtime libraries and Python's venv;
-# with --test also Redis, a headless Secret Service and Xvfb for the test suite.
+# with --test also Redis, a headless Secret Service, Xvfb and the desktop-file/AppStream
+# validators for the test suite; with --freeze what PyInstaller needs (objdump, and the shared
+# libpython of Debian's own python3); with --installs all that scripts/check-installs.sh uses.
 # Does nothing when everything is already there; uses sudo when not run as root.
 set -euo pipefail
 
 packages=(python3-venv libegl1 libgl1 libxkbcommon0 libfontconfig1 fonts-dejavu-core libglib2.0-0
   libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
   libxcb-shape0 libxkbcommon-x11-0 xdg-utils)
-if [ "${1:-}" = "--test" ]; then
-  packages+=(redis-server dbus-daemon gnome-keyring xvfb xauth)
-fi
+freeze_packages() {
+  packages+=(binutils)
+  local python=${PYTHON:-python3} lib
+  command -v "$python" >/dev/null || return 0
+  lib=$("$python" -c 'import sysconfig as s; print(s.get_config_var("LIBDIR"), s.get_config_var("INSTSONAME"), sep="/")')
+  # Debian's python3 is linked statically; PyInstaller bundles the shared library instead.
+  [ -e "$lib" ] || packages+=("libpython$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
+}
+for option in "$@"; do
+  case "$option" in
+    --test) packages+=(redis-server dbus-daemon gnome-keyring xvfb xauth desktop-file-utils appstream) ;;
+    --freeze) freeze_packages ;;
+    --installs)
+      freeze_packages
+      packages+=(xvfb xauth desktop-file-utils appstream systemd)
+      ;;
+    *) echo "system-deps: unknown option $option (use --test, --freeze or --installs)" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
   echo "system-deps: not a Debian/Ubuntu system; install the equivalents of: ${packages[*]}" >&2
