@@ -24,15 +24,11 @@ from pathlib import Path
 import redis
 from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
 
-from favdesk import queue, redisconn
+from favdesk import keys, queue, queue_status, recovery, redisconn
 from favdesk.embedded_redis import EmbeddedRedis
-from favdesk.worker import (
-    WAITING_WORKER_TTL,
-    EmbeddedWorker,
-    WorkerController,
-    WorkerListener,
-    WorkerState,
-)
+from favdesk.rq_worker import EmbeddedWorker
+from favdesk.worker import WAITING_WORKER_TTL, WorkerController
+from favdesk.worker_events import WorkerListener, WorkerState
 from tests import jobs
 from tests.jobs import CommandMeter
 
@@ -93,15 +89,18 @@ def per_operation(url: str, meter: CommandMeter) -> None:
     row("enqueue_import while one is queued (same job id)", again)
     for users in (1, 3):
         ids = [f"u{i}" for i in range(users)]
-        snap = measure(meter, lambda ids=ids: queue.queue_snapshot(app, ids))
+        snap = measure(meter, lambda ids=ids: queue_status.queue_snapshot(app, ids))
         row(f"queue_snapshot, {users} user(s) (1 round trip)", snap)
-    row("recent_jobs(limit=20) (2 round trips)", measure(meter, lambda: queue.recent_jobs(app)))
+    row(
+        "recent_jobs(limit=20) (2 round trips)",
+        measure(meter, lambda: queue_status.recent_jobs(app)),
+    )
     row(
         "recover_abandoned_jobs, nothing started",
-        measure(meter, lambda: queue.recover_abandoned_jobs(app)),
+        measure(meter, lambda: recovery.recover_abandoned_jobs(app)),
     )
     row("ping (dashboard latency)", measure(meter, lambda: redisconn.ping(app)))
-    app.delete(queue.QUEUE_KEY)
+    app.delete(keys.QUEUE_KEY)
 
 
 def per_job(url: str, meter: CommandMeter) -> None:
@@ -164,7 +163,7 @@ def idle(url: str, meter: CommandMeter, window: float, blocking_minutes: float) 
     time.sleep(window)
     row(f"paused with a job queued, per minute [{window:.0f} s]", 60 * meter.total() / window)
     burst.stop(timeout=30)
-    app.delete(queue.QUEUE_KEY)
+    app.delete(keys.QUEUE_KEY)
 
     blocking = WorkerController(
         lambda: redisconn.connect(url, for_worker=True),

@@ -30,7 +30,7 @@ from pathlib import Path
 import keyring
 import redis
 
-from favdesk import queue
+from favdesk import keys
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox
@@ -68,7 +68,7 @@ def app_quit(log: Path, sync_first: bool) -> float:
         wait_for(lambda: "favdesk is ready" in log.read_text(), "the window")
         if sync_first:
             conn = redis.Redis.from_url(os.environ["REDIS_URL"])
-            wait_for(lambda: conn.get(queue.sync_key(USER)) == b"done", "the sync")
+            wait_for(lambda: conn.get(keys.sync_key(USER)) == b"done", "the sync")
         sent = time.monotonic()
         app.send_signal(signal.SIGTERM)
         code = app.wait(timeout=120)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from favdesk.errors import FavdeskError
-from favdesk.queue import JobInfo, SyncState, SyncStatus, import_state
+from favdesk.queue_status import JobInfo, import_state
 from favdesk.runtime import Runtime, StatusSnapshot
 from favdesk.secret import Secret
 from favdesk.settings import Settings
 from favdesk.storage import BUCKET
-from favdesk.worker import WorkerListener
+from favdesk.sync_status import SyncState, SyncStatus
+from favdesk.worker_events import WorkerListener
 
 DEMO_NOTICE = (
     "Demo mode: no SPOTIFY_CLIENT_ID set, linking against favdesk's built-in Spotify stand-in"
@@ -161,7 +162,7 @@ def files(args: argparse.Namespace, settings: Settings) -> int:
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk worker [--burst]`: a headless worker; many machines can share one Redis."""
     from favdesk.redisconn import connect
-    from favdesk.worker import run_standalone
+    from favdesk.standalone import run_standalone
 
     with Runtime(settings) as runtime:
         print(f"Redis: {runtime.redis_where}; Storage: {runtime.storage_description}", flush=True)

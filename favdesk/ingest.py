@@ -17,15 +17,15 @@ from typing import Any, Protocol, runtime_checkable
 import redis
 from rq import get_current_job
 
-from favdesk import queue
+from favdesk import retries, sync_status
 from favdesk.accounts import AccountStore
 from favdesk.checkpoint import PageCheckpoint
 from favdesk.errors import FavdeskError, NoAccount, RateLimited
+from favdesk.job_context import JobContext, current_job_context
 from favdesk.settings import Settings
 from favdesk.spotify.auth import AccountsClient, SpotifyApp, TokenProvider
 from favdesk.spotify.library import LibraryFetcher
 from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
-from favdesk.worker import JobContext, current_job_context
 
 PREFIX = "[spotify-ingest]"
 #: Progress reaches Redis at most this often: other processes see it, Upstash bills it.
@@ -70,7 +70,7 @@ def ingest(
 ) -> dict[str, Any]:
     """The job's body, separated from RQ so that its steps read top to bottom."""
     reporter = ProgressReporter(conn, user_id, job_id, context)
-    status(conn, user_id, queue.SyncState.SYNCING.value)
+    status(conn, user_id, sync_status.SyncState.SYNCING.value)
     try:
         items = fetch_library(services, user_id, reporter, context)
         say(context, f"{PREFIX} tracks: {len(items)}")
@@ -79,7 +79,7 @@ def ingest(
         say(context, f"upload complete -> {BUCKET}/{key}")
         PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
         reporter.phase("done", len(items), len(items))
-        status(conn, user_id, queue.SyncState.DONE.value)
+        status(conn, user_id, sync_status.SyncState.DONE.value)
     except Exception as error:  # an unexpected one too must not leave `syncing` behind
         fail(conn, user_id, job_id, context, error)
         raise
@@ -142,9 +142,9 @@ def fail(
     reason = error.reason if isinstance(error, FavdeskError) else FavdeskError.reason
     if isinstance(error, RateLimited):
         resume_at = retry_time(error)
-        reason = f"ratelimited:{queue.format_time(resume_at)}"
+        reason = f"ratelimited:{sync_status.format_time(resume_at)}"
         if conn is not None:
-            queue.schedule_retry(conn, user_id, resume_at)
+            retries.schedule_retry(conn, user_id, resume_at)
     status(conn, user_id, f"error:{reason}")
     say(context, f"{PREFIX} FAILED {job_id} {reason}")
 
@@ -159,7 +159,7 @@ def retry_time(error: RateLimited) -> datetime:
 
 def status(conn: redis.Redis | None, user_id: str, value: str) -> None:
     if conn is not None:
-        queue.set_sync_status(conn, user_id, value)
+        sync_status.set_sync_status(conn, user_id, value)
 
 
 def say(context: JobContext, line: str) -> None:
@@ -189,7 +189,7 @@ class ProgressReporter:
         if phase == self.last_phase and now - self.last_written < PROGRESS_INTERVAL:
             return
         self.last_written, self.last_phase = now, phase
-        queue.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
+        sync_status.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
 
 
 def services_from_environment() -> AbstractContextManager[IngestServices]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from favdesk import queue
+from favdesk import queue, queue_status, sync_status
 from favdesk.accounts import Account, AccountStore
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.errors import FavdeskError, NoAccount, RedisUnavailable
@@ -29,7 +29,8 @@ from favdesk.secret import Secret
 from favdesk.settings import Settings, load_settings
 from favdesk.spotify.auth import SpotifyApp, open_spotify_app
 from favdesk.storage import Storage, StoredFile, open_storage
-from favdesk.worker import WorkerController, WorkerListener
+from favdesk.worker import WorkerController
+from favdesk.worker_events import WorkerListener
 
 RECENT_JOBS = 20
 COUNT_NAMES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
@@ -52,9 +53,9 @@ class StatusSnapshot:
 
     redis: RedisHealth
     counts: dict[str, int]
-    syncs: dict[str, queue.SyncStatus]
-    progress: dict[str, queue.Progress]
-    jobs: list[queue.JobInfo]
+    syncs: dict[str, sync_status.SyncStatus]
+    progress: dict[str, sync_status.Progress]
+    jobs: list[queue_status.JobInfo]
     taken_at: datetime
 
 
@@ -65,7 +66,7 @@ class Runtime:
         self.settings = settings
         self._stack = ExitStack()
         self._version: str | None = None
-        self._jobs: tuple[dict[str, int], list[queue.JobInfo]] | None = None
+        self._jobs: tuple[dict[str, int], list[queue_status.JobInfo]] | None = None
         try:
             self.redis_url = self._start_redis()
             self.redis_where = describe(self.redis_url)
@@ -168,11 +169,11 @@ class Runtime:
             if self._version is None:
                 self._version = server_info(self.app_redis).version
             started = time.perf_counter()
-            snapshot = queue.queue_snapshot(self.app_redis, user_ids)
+            snapshot = queue_status.queue_snapshot(self.app_redis, user_ids)
             latency = (time.perf_counter() - started) * 1000.0
             counts = {name: getattr(snapshot, name) for name in COUNT_NAMES}
             if full or self._jobs is None or counts != self._jobs[0]:
-                self._jobs = (counts, queue.recent_jobs(self.app_redis, RECENT_JOBS))
+                self._jobs = (counts, queue_status.recent_jobs(self.app_redis, RECENT_JOBS))
         except (RedisUnavailable, redis.RedisError) as error:
             self._version = self._jobs = None
             health = RedisHealth(False, self.redis_where, error=str(error))

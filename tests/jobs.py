@@ -18,9 +18,9 @@ from typing import Any
 import redis
 from rq import get_current_job
 
-from favdesk import queue
+from favdesk import retries, sync_status
 from favdesk.errors import FetchCancelled, NoAccount, RateLimited
-from favdesk.worker import current_job_context
+from favdesk.job_context import current_job_context
 
 #: How often a waiting job looks at its gate and its cancel flag ("between pages").
 PAGE_POLL = 0.01
@@ -95,8 +95,10 @@ def limited_once(user_id: str) -> dict[str, Any]:
         return {"tracks": 1}
     resume_at = datetime.now(UTC) + timedelta(seconds=RETRY_DELAY)
     conn = get_current_job().connection
-    queue.schedule_retry(conn, user_id, resume_at)
-    queue.set_sync_status(conn, user_id, f"error:ratelimited:{queue.format_time(resume_at)}")
+    retries.schedule_retry(conn, user_id, resume_at)
+    sync_status.set_sync_status(
+        conn, user_id, f"error:ratelimited:{sync_status.format_time(resume_at)}"
+    )
     raise RateLimited("Spotify asked to wait", resume_at)
 
 

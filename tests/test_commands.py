@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from favdesk import queue
+from favdesk import keys, queue, queue_status
 from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox, follow_login
 from favdesk.settings import load_settings
@@ -89,7 +89,7 @@ def test_link_without_a_browser_prints_the_url_then_the_account_and_its_job(sand
         f"Linked Zoë Listener ({USER})",
         f"jobId: {JOB_ID} (the app or `favdesk worker` runs it, or `favdesk sync --wait`)",
     ]
-    assert app_redis.lrange(queue.QUEUE_KEY, 0, -1) == [JOB_ID.encode()]  # left for a worker
+    assert app_redis.lrange(keys.QUEUE_KEY, 0, -1) == [JOB_ID.encode()]  # left for a worker
 
 
 # --- sync ------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_sync_wait_runs_the_import_and_prints_the_storage_key(sandbox, favdesk_c
     key = last.partition(f"-> {BUCKET}/")[2]
     assert key in today_keys()
     assert json.loads(stored_file(key).read_bytes()) == sandbox.items()
-    assert app_redis.get(queue.sync_key(USER)) == b"done"
+    assert app_redis.get(keys.sync_key(USER)) == b"done"
 
 
 def test_sync_wait_exits_non_zero_with_the_reason_when_the_import_fails(
@@ -118,7 +118,7 @@ def test_sync_wait_exits_non_zero_with_the_reason_when_the_import_fails(
     assert result.returncode == 1
     assert error_line(result).startswith("favdesk: import failed (error:reauth): The Spotify link")
     assert "link Spotify again" in error_line(result)
-    assert app_redis.get(queue.sync_key(USER)) == b"error:reauth"
+    assert app_redis.get(keys.sync_key(USER)) == b"error:reauth"
 
 
 def test_ctrl_c_during_sync_wait_cancels_between_pages_and_keeps_the_import_queued(
@@ -141,7 +141,7 @@ def test_ctrl_c_during_sync_wait_cancels_between_pages_and_keeps_the_import_queu
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 130
     assert "Stopping: the import is cancelled between pages and stays queued" in out
-    assert queue.import_state(app_redis, USER, JOB_ID).job.state.value == "queued"
+    assert queue_status.import_state(app_redis, USER, JOB_ID).job.state.value == "queued"
     assert sandbox.stats.tracks_requests < 2000 // 50  # it did not run to the end
     pages = list((load_settings().data_dir / "imports" / USER).glob("page-*.json"))
     assert pages  # kept for the resume
@@ -151,7 +151,7 @@ def test_sync_without_a_linked_account_says_to_link_first(sandbox, favdesk_cli, 
     result = favdesk_cli("sync")
     assert result.returncode == 1
     assert error_line(result).startswith("favdesk: No Spotify account is linked yet: run")
-    assert app_redis.llen(queue.QUEUE_KEY) == 0
+    assert app_redis.llen(keys.QUEUE_KEY) == 0
 
 
 # --- status and files ------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_worker_burst_runs_the_queued_import_and_exits_0(sandbox, favdesk_cli, a
         "[spotify-ingest] worker stopped after 1 job(s)",
     ]
     assert json.loads(stored_file(key).read_bytes()) == sandbox.items()
-    assert app_redis.get(queue.sync_key(USER)) == b"done"
+    assert app_redis.get(keys.sync_key(USER)) == b"done"
 
 
 # --- demo ------------------------------------------------------------------------------------

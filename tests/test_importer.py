@@ -7,7 +7,7 @@ import time
 import pytest
 from rq.job import Job, JobStatus
 
-from favdesk import queue
+from favdesk import keys, queue
 from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox
 from favdesk.settings import load_settings
@@ -48,7 +48,7 @@ def runtime(sandbox, redis_url, open_runtime):
 
 
 def queued_ids(runtime: Runtime) -> list[str]:
-    return [raw.decode() for raw in runtime.app_redis.lrange(queue.QUEUE_KEY, 0, -1)]
+    return [raw.decode() for raw in runtime.app_redis.lrange(keys.QUEUE_KEY, 0, -1)]
 
 
 def assert_nothing_linked_or_queued(runtime: Runtime) -> None:

@@ -23,7 +23,7 @@ import redis
 from rq import SimpleWorker
 from rq.job import Job, JobStatus
 
-from favdesk import queue
+from favdesk import keys, queue, retries, sync_status
 from favdesk.accounts import AccountStore
 from favdesk.checkpoint import PageCheckpoint
 from favdesk.runtime import Runtime
@@ -32,7 +32,7 @@ from favdesk.sandbox.storage import StorageSandbox
 from favdesk.settings import load_settings
 from favdesk.spotify.auth import new_verifier
 from favdesk.storage import BUCKET
-from favdesk.worker import WorkerListener
+from favdesk.worker_events import WorkerListener
 from tests.support.spotify_tokens import REDIRECT_URI, authorize_code, sandbox_app
 
 USER = "zoe"
@@ -207,7 +207,7 @@ def stored_items(backend: Backend, runtime: Runtime) -> tuple[str, list]:
 
 
 def sync_value(runtime: Runtime, user_id: str = USER) -> str | None:
-    raw = runtime.app_redis.get(queue.sync_key(user_id))
+    raw = runtime.app_redis.get(keys.sync_key(user_id))
     return raw.decode() if raw else None
 
 
@@ -265,13 +265,13 @@ def test_a_stock_rq_worker_runs_the_import_in_demo_mode(redis_url, open_runtime)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with redis.Redis.from_url(redis_url) as conn:
         try:
-            SimpleWorker([queue.QUEUE_NAME], connection=conn).work(burst=True)
+            SimpleWorker([keys.QUEUE_NAME], connection=conn).work(burst=True)
         finally:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
         job = Job.fetch(result.job_id, connection=conn)
         assert job.get_status() is JobStatus.FINISHED, job.meta
-        assert conn.get(queue.sync_key(result.account.user_id)) == b"done"
+        assert conn.get(keys.sync_key(result.account.user_id)) == b"done"
     key = job.return_value()["key"].removeprefix(f"{BUCKET}/")
     assert json.loads(Backend("local", None).read(key)) == SpotifySandbox().items()
 
@@ -368,12 +368,12 @@ def test_a_long_429_ends_the_job_at_once_and_schedules_the_retry(sandbox, open_r
     status = assert_failed(runtime, recorder, "ratelimited")
 
     assert time.monotonic() - started < 10  # no hours of sleep in the worker
-    resume_at = queue.SyncStatus.parse(status).resume_at
+    resume_at = sync_status.SyncStatus.parse(status).resume_at
     expected_wait = 86400 if quota else 3600
     assert abs(resume_at.timestamp() - (time.time() + expected_wait)) < 30
-    assert abs(queue.next_retry_at(runtime.app_redis) - resume_at.timestamp()) < 1
-    assert queue.due_retries(runtime.app_redis) == []
-    assert queue.due_retries(runtime.app_redis, resume_at.timestamp() + 1) == [USER]
+    assert abs(retries.next_retry_at(runtime.app_redis) - resume_at.timestamp()) < 1
+    assert retries.due_retries(runtime.app_redis) == []
+    assert retries.due_retries(runtime.app_redis, resume_at.timestamp() + 1) == [USER]
     assert sandbox.stats.requests_inside_retry_after == 0
 
 
@@ -386,9 +386,9 @@ def test_a_429_with_a_tiny_retry_after_is_not_retried_every_second(
     sandbox.faults.rate_limit, sandbox.faults.retry_after = (2, 30.0), 1
     runtime.worker.start()
     status = assert_failed(runtime, recorder, "ratelimited")
-    resume_at = queue.SyncStatus.parse(status).resume_at.timestamp()
+    resume_at = sync_status.SyncStatus.parse(status).resume_at.timestamp()
     assert resume_at >= time.time() + floor - 5
-    assert abs(queue.next_retry_at(runtime.app_redis) - resume_at) < 1
+    assert abs(retries.next_retry_at(runtime.app_redis) - resume_at) < 1
 
 
 # --- resuming --------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ def test_after_a_long_429_the_retry_fetches_only_the_missing_pages(sandbox, back
 
     sandbox.faults.rate_limit = sandbox.faults.retry_after = None
     sandbox.stats.reset()
-    resume_at = queue.SyncStatus.parse(status).resume_at.timestamp()
+    resume_at = sync_status.SyncStatus.parse(status).resume_at.timestamp()
     assert queue.enqueue_due_retries(runtime.app_redis, now=resume_at + 1) == [
         queue.EnqueueResult(JOB_ID, created=True)
     ]
@@ -416,7 +416,7 @@ def test_after_a_long_429_the_retry_fetches_only_the_missing_pages(sandbox, back
     assert stored_items(backend, runtime)[1] == sandbox.items()
     assert f"[spotify-ingest] resuming with {len(kept)} pages" in " ".join(recorder.logs)
     assert not checkpoint_pages(runtime)
-    assert sync_value(runtime) == "done" and queue.next_retry_at(runtime.app_redis) is None
+    assert sync_value(runtime) == "done" and retries.next_retry_at(runtime.app_redis) is None
 
 
 def test_a_resume_after_the_library_changed_still_stores_the_exact_library(sandbox, open_runtime):
@@ -444,12 +444,12 @@ def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(
     sandbox.faults.rate_limit, sandbox.faults.retry_after = (2, 30.0), 2
     runtime.worker.start()
     status = assert_failed(runtime, recorder, "ratelimited")
-    resume_at = queue.SyncStatus.parse(status).resume_at.timestamp()
+    resume_at = sync_status.SyncStatus.parse(status).resume_at.timestamp()
     sandbox.faults.rate_limit = sandbox.faults.retry_after = None
 
     assert recorder.wait_finished(2, timeout=15) == (JOB_ID, True, None)
     assert time.time() >= resume_at
-    assert sync_value(runtime) == "done" and queue.next_retry_at(runtime.app_redis) is None
+    assert sync_value(runtime) == "done" and retries.next_retry_at(runtime.app_redis) is None
     assert stored_items(Backend("local", None), runtime)[1] == sandbox.items()
 
 
@@ -492,11 +492,11 @@ def test_progress_reaches_redis_about_once_a_second_not_per_page(
     observer = redis.Redis.from_url(private_redis.url)
     observer.config_set("notify-keyspace-events", "Kh")  # one event per write of the hash
     writes = observer.pubsub()
-    writes.subscribe(f"__keyspace@0__:{queue.progress_key(USER)}")
+    writes.subscribe(f"__keyspace@0__:{keys.progress_key(USER)}")
     seen: list[tuple[int, int, str]] = []
 
     def look() -> None:
-        progress = queue.Progress.parse(observer.hgetall(queue.progress_key(USER)))
+        progress = sync_status.Progress.parse(observer.hgetall(keys.progress_key(USER)))
         if progress is not None:
             seen.append((progress.fetched, progress.total, progress.phase))
 
@@ -530,7 +530,9 @@ def test_other_processes_see_the_uploading_phase_during_the_upload(
 
     def look(method: str, path: str, status: int) -> None:
         if method == "PUT":
-            phases.append(queue.Progress.parse(observer.hgetall(queue.progress_key(USER))).phase)
+            phases.append(
+                sync_status.Progress.parse(observer.hgetall(keys.progress_key(USER))).phase
+            )
 
     storage_server.on_request = look
     assert run_queued(runtime, recorder)[1]

@@ -12,10 +12,10 @@ from redis.connection import UnixDomainSocketConnection
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from favdesk import queue, redisconn
+from favdesk import keys, queue, queue_status, recovery, redisconn, retries, sync_status
 from favdesk.errors import QueueError, RedisUnavailable
-from favdesk.queue import SyncState, SyncStatus
-from favdesk.worker import EmbeddedWorker
+from favdesk.rq_worker import EmbeddedWorker
+from favdesk.sync_status import SyncState, SyncStatus
 from tests import jobs
 from tests.jobs import CommandMeter, Plan
 
@@ -76,20 +76,20 @@ def test_sync_status_values_parse_and_round_trip(raw, state, reason, resume_at):
 
 
 def test_status_written_read_and_expiring(conn):
-    queue.set_sync_status(conn, "u1", SyncState.SYNCING)
-    assert queue.get_sync_status(conn, "u1").state is SyncState.SYNCING
-    assert 0 < conn.ttl(queue.sync_key("u1")) <= queue.SYNCING_TTL
-    queue.set_sync_status(conn, "u1", "error:ratelimited:2026-11-29T10:00:00Z")
-    assert conn.get(queue.sync_key("u1")) == b"error:ratelimited:2026-11-29T10:00:00Z"
-    queue.set_sync_status(conn, "u1", "idle")
-    assert conn.exists(queue.sync_key("u1")) == 0
+    sync_status.set_sync_status(conn, "u1", SyncState.SYNCING)
+    assert sync_status.get_sync_status(conn, "u1").state is SyncState.SYNCING
+    assert 0 < conn.ttl(keys.sync_key("u1")) <= sync_status.SYNCING_TTL
+    sync_status.set_sync_status(conn, "u1", "error:ratelimited:2026-11-29T10:00:00Z")
+    assert conn.get(keys.sync_key("u1")) == b"error:ratelimited:2026-11-29T10:00:00Z"
+    sync_status.set_sync_status(conn, "u1", "idle")
+    assert conn.exists(keys.sync_key("u1")) == 0
 
 
 def test_done_clears_a_pending_retry_and_records_when(conn):
-    queue.schedule_retry(conn, "u1", datetime.now(UTC) + timedelta(hours=1))
-    queue.set_sync_status(conn, "u1", "done")
-    assert queue.next_retry_at(conn) is None
-    progress = queue.queue_snapshot(conn, ["u1"]).users["u1"].progress
+    retries.schedule_retry(conn, "u1", datetime.now(UTC) + timedelta(hours=1))
+    sync_status.set_sync_status(conn, "u1", "done")
+    assert retries.next_retry_at(conn) is None
+    progress = queue_status.queue_snapshot(conn, ["u1"]).users["u1"].progress
     assert progress is not None and progress.done_at is not None
     assert abs((datetime.now(UTC) - progress.done_at).total_seconds()) < 5
 
@@ -111,7 +111,7 @@ def test_same_job_while_queued(conn):
     first = queue.enqueue_import(conn, "u1", func=jobs.quick)
     again = queue.enqueue_import(conn, "u1", func=jobs.quick)
     assert again == queue.EnqueueResult(first.job_id, created=False)
-    assert conn.llen(queue.QUEUE_KEY) == 1
+    assert conn.llen(keys.QUEUE_KEY) == 1
     assert queue.enqueue_import(conn, "u2", func=jobs.quick).created
 
 
@@ -119,7 +119,7 @@ def test_same_job_while_started(conn, held_job):
     job_id = queue.import_job_id("held")
     assert Job.fetch(job_id, connection=conn).get_status() is JobStatus.STARTED
     assert queue.enqueue_import(conn, "held", func=jobs.paged) == queue.EnqueueResult(job_id, False)
-    assert conn.llen(queue.QUEUE_KEY) == 0
+    assert conn.llen(keys.QUEUE_KEY) == 0
 
 
 @pytest.mark.parametrize("func", [jobs.quick, jobs.no_account])
@@ -131,7 +131,10 @@ def test_new_job_after_the_previous_one_ended(redis_url, conn, func):
     again = queue.enqueue_import(conn, "u1", func=jobs.quick)
     assert again == queue.EnqueueResult(first.job_id, created=True)
     assert Job.fetch(first.job_id, connection=conn).get_status() is JobStatus.QUEUED
-    assert queue.queue_snapshot(conn).failed == 0 and queue.queue_snapshot(conn).finished == 0
+    assert (
+        queue_status.queue_snapshot(conn).failed == 0
+        and queue_status.queue_snapshot(conn).finished == 0
+    )
 
 
 @pytest.mark.parametrize("previous", [None, jobs.quick])
@@ -156,7 +159,7 @@ def test_concurrent_enqueues_make_one_job(redis_url, previous):
     assert len(results) == callers
     assert {r.job_id for r in results} == {queue.import_job_id("u1")}
     assert sum(r.created for r in results) == 1
-    assert redisconn.connect(redis_url).llen(queue.QUEUE_KEY) == 1
+    assert redisconn.connect(redis_url).llen(keys.QUEUE_KEY) == 1
 
 
 # --- dashboard reads ---------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def test_snapshot_is_one_round_trip_of_known_cost(private_redis):
     conn.ping()
     meter = CommandMeter(redisconn.connect(private_redis.url))
     CountingConnection.sends = 0
-    queue.queue_snapshot(conn, ["u1", "u2"])
+    queue_status.queue_snapshot(conn, ["u1", "u2"])
     assert CountingConnection.sends == 1
     assert sum(meter.delta().values()) == 1 + 5 + 2 * 2  # LLEN, 5 ZCARD, GET + HGETALL per user
 
@@ -188,14 +191,14 @@ def test_snapshot_is_one_round_trip_of_known_cost(private_redis):
 def test_snapshot_counts_every_state_and_user(redis_url, conn, held_job):
     queue.enqueue_import(conn, "q1", func=jobs.quick)
     queue.enqueue_import(conn, "q2", func=jobs.quick)
-    rq_queue = Queue(queue.QUEUE_NAME, connection=conn)
+    rq_queue = Queue(keys.QUEUE_NAME, connection=conn)
     parent = rq_queue.enqueue(jobs.quick, "parent")
     rq_queue.enqueue(jobs.quick, "child", depends_on=parent)
     rq_queue.enqueue_in(timedelta(hours=1), jobs.quick, "later")
-    queue.set_sync_status(conn, "q1", "error:reauth")
-    queue.set_progress(conn, "held", queue.import_job_id("held"), 50, 120, "fetching")
+    sync_status.set_sync_status(conn, "q1", "error:reauth")
+    sync_status.set_progress(conn, "held", queue.import_job_id("held"), 50, 120, "fetching")
 
-    snap = queue.queue_snapshot(conn, ["held", "q1", "nobody"])
+    snap = queue_status.queue_snapshot(conn, ["held", "q1", "nobody"])
 
     assert (snap.queued, snap.started, snap.deferred, snap.scheduled) == (3, 1, 1, 1)
     assert snap.users["q1"].sync == SyncStatus(SyncState.ERROR, "reauth", raw="error:reauth")
@@ -214,7 +217,7 @@ def test_recent_jobs_newest_first_with_tracks_errors_and_durations(redis_url, co
     run_burst(redis_url)
     queue.enqueue_import(conn, "waiting", func=jobs.quick)
 
-    rows = queue.recent_jobs(conn, limit=10)
+    rows = queue_status.recent_jobs(conn, limit=10)
 
     assert [r.user_id for r in rows] == ["waiting", "unlinked", "ok-user"]
     waiting, failed, done = rows
@@ -223,7 +226,7 @@ def test_recent_jobs_newest_first_with_tracks_errors_and_durations(redis_url, co
     assert failed.error == "No Spotify account is linked for user unlinked: link Spotify first"
     assert done.state is JobStatus.FINISHED and done.tracks == 1 and done.error is None
     assert done.duration is not None and 0 <= done.duration < 5
-    assert queue.recent_jobs(conn, limit=1) == rows[:1]
+    assert queue_status.recent_jobs(conn, limit=1) == rows[:1]
 
 
 def test_retry_requeues_a_failed_job_and_delete_removes_it(redis_url, conn):
@@ -233,18 +236,18 @@ def test_retry_requeues_a_failed_job_and_delete_removes_it(redis_url, conn):
     run_burst(redis_url)
     queue.retry_job(conn, result.job_id)
     assert Job.fetch(result.job_id, connection=conn).get_status() is JobStatus.QUEUED
-    assert queue.queue_snapshot(conn).queued == 1
+    assert queue_status.queue_snapshot(conn).queued == 1
     queue.delete_job(conn, result.job_id)
-    assert queue.queue_snapshot(conn).queued == 0
+    assert queue_status.queue_snapshot(conn).queued == 0
     assert conn.exists(f"rq:job:{result.job_id}") == 0
 
 
 def test_deleting_a_failed_import_cancels_its_pending_retry(redis_url, conn):
     result = queue.enqueue_import(conn, "unlinked", func=jobs.no_account)
     run_burst(redis_url)
-    queue.schedule_retry(conn, "unlinked", datetime.now(UTC) + timedelta(hours=1))
+    retries.schedule_retry(conn, "unlinked", datetime.now(UTC) + timedelta(hours=1))
     queue.delete_job(conn, result.job_id)
-    assert queue.next_retry_at(conn) is None
+    assert retries.next_retry_at(conn) is None
 
 
 def test_a_running_job_is_not_deleted(conn, held_job):
@@ -257,22 +260,22 @@ def test_a_running_job_is_not_deleted(conn, held_job):
 
 def test_due_retries_are_enqueued_once_at_their_time(conn):
     resume = datetime.now(UTC) + timedelta(minutes=5)
-    queue.schedule_retry(conn, "u1", resume)
-    assert queue.due_retries(conn) == []
-    assert queue.next_retry_at(conn) == pytest.approx(resume.timestamp())
+    retries.schedule_retry(conn, "u1", resume)
+    assert retries.due_retries(conn) == []
+    assert retries.next_retry_at(conn) == pytest.approx(resume.timestamp())
     later = resume.timestamp() + 1
     assert queue.enqueue_due_retries(conn, func=jobs.quick, now=later) == [
         queue.EnqueueResult(queue.import_job_id("u1"), True)
     ]
     assert queue.enqueue_due_retries(conn, func=jobs.quick, now=later) == []
-    assert queue.next_retry_at(conn) is None
-    assert conn.llen(queue.QUEUE_KEY) == 1
+    assert retries.next_retry_at(conn) is None
+    assert conn.llen(keys.QUEUE_KEY) == 1
 
 
 def test_concurrent_retry_claims_enqueue_once(redis_url):
     conn = redisconn.connect(redis_url)
     for user in ("u1", "u2", "u3"):
-        queue.schedule_retry(conn, user, datetime.now(UTC) - timedelta(seconds=1))
+        retries.schedule_retry(conn, user, datetime.now(UTC) - timedelta(seconds=1))
     barrier = threading.Barrier(6)
     created: list[queue.EnqueueResult] = []
 
@@ -287,7 +290,7 @@ def test_concurrent_retry_claims_enqueue_once(redis_url):
     for thread in threads:
         thread.join(10)
     assert sorted(r.job_id for r in created) == [queue.import_job_id(u) for u in ("u1", "u2", "u3")]
-    assert conn.llen(queue.QUEUE_KEY) == 3
+    assert conn.llen(keys.QUEUE_KEY) == 3
 
 
 # --- abandoned jobs ----------------------------------------------------------------------------
@@ -297,13 +300,13 @@ def test_nothing_to_recover_costs_one_command(private_redis):
     conn = redisconn.connect(private_redis.url)
     conn.ping()
     meter = CommandMeter(redisconn.connect(private_redis.url))
-    assert queue.recover_abandoned_jobs(conn) == []
+    assert recovery.recover_abandoned_jobs(conn) == []
     assert meter.delta() == {"zrange": 1}
 
 
 def test_a_live_workers_job_is_left_alone(conn, held_job):
-    assert queue.recover_abandoned_jobs(conn) == []
-    assert queue.queue_snapshot(conn).started == 1
+    assert recovery.recover_abandoned_jobs(conn) == []
+    assert queue_status.queue_snapshot(conn).started == 1
 
 
 def test_redis_down_is_reported_as_redis_unavailable(tmp_path):
@@ -312,5 +315,5 @@ def test_redis_down_is_reported_as_redis_unavailable(tmp_path):
     with pytest.raises(RedisUnavailable, match="unreachable"):
         queue.enqueue_import(conn, "u1")
     with pytest.raises(RedisUnavailable):
-        queue.queue_snapshot(conn, ["u1"])
+        queue_status.queue_snapshot(conn, ["u1"])
     assert time.monotonic() - started < 3

@@ -11,8 +11,8 @@ import redis
 
 from favdesk import redisconn
 from favdesk.errors import RedisUnavailable
+from favdesk.rq_worker import EmbeddedWorker
 from favdesk.secret import Secret
-from favdesk.worker import EmbeddedWorker
 from tests.jobs import CommandMeter
 from tests.support.net import closed_port
 

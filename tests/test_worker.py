@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import signal
 import subprocess
@@ -16,22 +15,19 @@ import pytest
 from rq import Queue, SimpleWorker
 from rq.command import send_shutdown_command
 from rq.job import Job, JobStatus
-from rq.worker.base import BaseWorker
 
-from favdesk import queue, redisconn
-from favdesk.worker import (
-    EmbeddedWorker,
-    WorkerController,
-    WorkerListener,
-    WorkerState,
-    current_job_context,
-    run_standalone,
-)
+from favdesk import keys, queue, queue_status, recovery, redisconn, retries, sync_status
+from favdesk.job_context import current_job_context
+from favdesk.rq_worker import EmbeddedWorker
+from favdesk.standalone import run_standalone
+from favdesk.worker import WorkerController
+from favdesk.worker_events import WorkerListener, WorkerState
 from tests import jobs
 from tests.jobs import CommandMeter, Plan
 
 STANDALONE = (
-    "import sys; from favdesk.redisconn import connect; from favdesk.worker import run_standalone; "
+    "import sys; from favdesk.redisconn import connect; "
+    "from favdesk.standalone import run_standalone; "
     "sys.exit(run_standalone(lambda: connect({url!r}, for_worker=True), burst={burst}))"
 )
 
@@ -141,87 +137,6 @@ def quiet_window(seconds: float) -> None:
     time.sleep(seconds)
 
 
-# --- RQ's private surface ----------------------------------------------------------------------
-
-
-def test_rq_still_has_the_private_hooks_favdesk_overrides():
-    """rq is pinned; if an upgrade renames these, the embedded worker would break silently."""
-    work = inspect.getsource(BaseWorker.work)
-    assert "self._install_signal_handlers()" in work
-    assert "self._stop_requested" in work
-    dequeue = inspect.getsource(BaseWorker.dequeue_job_and_maintain_ttl)
-    assert dequeue.index("self.reorder_queues(") < dequeue.rindex("self.heartbeat()")
-    for name in ("handle_payload", "handle_execution_ended", "prepare_job_execution"):
-        assert name in vars(BaseWorker), name
-    assert "_install_signal_handlers" in vars(EmbeddedWorker)
-
-
-@pytest.mark.parametrize(
-    ("name", "parameters"),
-    [
-        ("_install_signal_handlers", ["self"]),
-        ("subscribe", ["self"]),
-        ("unsubscribe", ["self"]),
-        ("handle_payload", ["self", "message"]),
-        ("handle_exception", ["self", "job", "exc_info"]),
-        ("run_maintenance_tasks", ["self"]),
-        ("dequeue_job_and_maintain_ttl", ["self", "timeout", "max_idle_time"]),
-        ("reorder_queues", ["self", "reference_queue"]),
-        ("heartbeat", ["self", "timeout", "pipeline"]),
-        ("execute_job", ["self", "job", "queue"]),
-        ("prepare_job_execution", ["self", "job", "remove_from_intermediate_queue"]),
-        ("get_heartbeat_ttl", ["self", "job"]),
-        ("handle_execution_ended", ["self", "job", "queue", "heartbeat_ttl"]),
-        ("maintain_heartbeats", ["self", "job"]),
-    ],
-)
-def test_rq_hooks_favdesk_overrides_or_calls_keep_their_signature(name, parameters):
-    """Each RQ worker method favdesk overrides or calls, as the pinned rq defines it."""
-    assert list(inspect.signature(getattr(SimpleWorker, name)).parameters) == parameters
-
-
-def test_redis_pubsub_calls_favdesk_makes_keep_their_signature():
-    from redis.client import PubSub
-
-    assert list(inspect.signature(PubSub.get_message).parameters) == [
-        "self",
-        "ignore_subscribe_messages",
-        "timeout",
-    ]
-    assert "pubsub_channel_name" in dir(SimpleWorker)
-
-
-def test_stopping_the_command_listener_does_not_wait_out_its_read(app):
-    """redis-py 8.2's PubSubWorkerThread.stop() waited out RQ's 60 s read; favdesk's must not.
-
-    The bound is a hang detector (60 s before the fix), not a speed target.
-    """
-    worker = EmbeddedWorker(connection=app)
-    worker.subscribe()
-    listener = worker.pubsub_thread
-    assert listener.is_alive()
-    assert app.pubsub_numsub(worker.pubsub_channel_name)[0][1] == 1
-    started = time.monotonic()
-    worker.unsubscribe()
-    assert time.monotonic() - started < 2
-    assert not listener.is_alive()
-    assert app.pubsub_numsub(worker.pubsub_channel_name)[0][1] == 0
-
-
-def test_the_command_listener_dispatches_rq_commands(app):
-    worker = EmbeddedWorker(connection=app)
-    worker.subscribe()
-    try:
-        send_shutdown_command(app, worker.name)
-        deadline = time.monotonic() + 10
-        while not worker.shutdown_commanded:
-            assert time.monotonic() < deadline, "the shutdown command never arrived"
-            time.sleep(0.01)
-        assert worker.stop_requested
-    finally:
-        worker.unsubscribe()
-
-
 # --- running jobs ------------------------------------------------------------------------------
 
 
@@ -282,7 +197,7 @@ def test_job_context_under_a_stock_rq_worker_is_a_quiet_default(app):
     result = queue.enqueue_import(app, "u1", func=jobs.probe)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        SimpleWorker([queue.QUEUE_NAME], connection=app).work(burst=True)
+        SimpleWorker([keys.QUEUE_NAME], connection=app).work(burst=True)
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
@@ -299,9 +214,9 @@ def test_heartbeats_keep_a_running_jobs_registration_alive(app, redis_url):
     thread = threading.Thread(target=worker.work, kwargs={"burst": True}, daemon=True)
     thread.start()
     assert plan.holding.wait(10)
-    (entry, first), *_ = app.zrange(queue.REGISTRY_KEYS["started"], 0, -1, withscores=True)
+    (entry, first), *_ = app.zrange(keys.REGISTRY_KEYS["started"], 0, -1, withscores=True)
     deadline = time.monotonic() + 10
-    while app.zscore(queue.REGISTRY_KEYS["started"], entry) == first:
+    while app.zscore(keys.REGISTRY_KEYS["started"], entry) == first:
         assert time.monotonic() < deadline, "no heartbeat renewed the started entry"
         time.sleep(0.05)
     assert 0 < app.ttl(worker.key) <= 61 + 1
@@ -363,7 +278,7 @@ def test_stop_with_cancel_stops_between_pages_and_requeues(app, make_controller)
     assert not ok and "re-queued" in error
     assert [e[2] for e in recorder.events if e[0] == "progress"] == [1]  # stopped between pages
     assert job_status(app, "u1") is JobStatus.QUEUED
-    assert app.lindex(queue.QUEUE_KEY, 0) == result.job_id.encode()
+    assert app.lindex(keys.QUEUE_KEY, 0) == result.job_id.encode()
     plan.gate.set()
     controller.start()
     recorder.wait_for(lambda ev: len(recorder.finished("u1", ev)) == 2)
@@ -428,7 +343,7 @@ def test_blocking_wait_mode_is_nearly_silent_takes_other_apps_jobs_and_stops(
     assert time.monotonic() - started < 3
     assert recorder.states()[-1] is WorkerState.STOPPED
     deadline = time.monotonic() + 5  # the wake-up job is removed just after the thread ends
-    while app.keys("rq:job:favdesk-wake-*") or app.llen(queue.QUEUE_KEY):
+    while app.keys("rq:job:favdesk-wake-*") or app.llen(keys.QUEUE_KEY):
         assert time.monotonic() < deadline, "a wake-up job was left behind"
         time.sleep(0.05)
 
@@ -467,7 +382,7 @@ def test_rate_limited_job_is_retried_at_its_resume_time(private_redis, make_cont
     queue.enqueue_import(app, "u1", func=jobs.limited_once)
     controller.start()
     assert recorder.wait_finished("u1")[3] is False
-    status = queue.get_sync_status(app, "u1")
+    status = sync_status.get_sync_status(app, "u1")
     assert status.reason == "ratelimited" and status.resume_at is not None
     assert controller.join(10)
     meter = CommandMeter(redisconn.connect(url))
@@ -480,7 +395,7 @@ def test_rate_limited_job_is_retried_at_its_resume_time(private_redis, make_cont
     first, second = jobs.STARTS["u1"]
     assert second - first >= jobs.RETRY_DELAY - 0.05
     assert not app.keys("rq:scheduler*")
-    assert queue.next_retry_at(app) is None
+    assert retries.next_retry_at(app) is None
 
 
 def test_paused_worker_runs_a_due_retry_only_after_resume(app, make_controller):
@@ -489,9 +404,9 @@ def test_paused_worker_runs_a_due_retry_only_after_resume(app, make_controller):
     controller.start()
     recorder.wait_finished("u1")
     controller.pause()
-    resume_at = queue.next_retry_at(app)
+    resume_at = retries.next_retry_at(app)
     quiet_window(max(0.0, resume_at - time.time()) + 0.3)
-    assert len(jobs.STARTS["u1"]) == 1 and queue.next_retry_at(app) == resume_at
+    assert len(jobs.STARTS["u1"]) == 1 and retries.next_retry_at(app) == resume_at
     controller.resume()
     recorder.wait_for(lambda ev: len(recorder.finished("u1", ev)) == 2)
 
@@ -532,36 +447,36 @@ def test_job_of_a_killed_worker_is_recovered_and_completed(app, killed_worker_jo
     assert f"[spotify-ingest] RECOVERED {killed_worker_job} (its worker died)" in [
         e[1] for e in recorder.events if e[0] == "log"
     ]
-    assert queue.queue_snapshot(app).started == 0
+    assert queue_status.queue_snapshot(app).started == 0
 
 
 @pytest.mark.timeout(60)
 def test_remote_workers_job_is_recovered_once_its_heartbeat_expired(app, killed_worker_job):
-    started = queue.REGISTRY_KEYS["started"]
+    started = keys.REGISTRY_KEYS["started"]
     entry = app.zrange(started, 0, -1)[0]
     worker_name = app.hget(b"rq:execution:" + entry, "worker_name").decode()
     app.hset(f"rq:worker:{worker_name}", "hostname", "another-machine")
-    assert queue.recover_abandoned_jobs(app) == []  # its heartbeat is still fresh
+    assert recovery.recover_abandoned_jobs(app) == []  # its heartbeat is still fresh
 
     app.zadd(started, {entry: time.time() - 1})  # what two minutes without heartbeats do
 
-    assert queue.recover_abandoned_jobs(app) == [killed_worker_job]
-    assert queue.recover_abandoned_jobs(app) == []
+    assert recovery.recover_abandoned_jobs(app) == [killed_worker_job]
+    assert recovery.recover_abandoned_jobs(app) == []
     assert job_status(app, "u1") is JobStatus.QUEUED
     assert Job.fetch(killed_worker_job, connection=app).meta["recoveries"] == 1
 
 
 def test_a_job_whose_workers_keep_dying_fails_with_its_status_said(app, killed_worker_job):
     job = Job.fetch(killed_worker_job, connection=app)
-    job.meta["recoveries"] = queue.MAX_RECOVERIES
+    job.meta["recoveries"] = recovery.MAX_RECOVERIES
     job.save_meta()
-    started = queue.REGISTRY_KEYS["started"]
+    started = keys.REGISTRY_KEYS["started"]
     entry = app.zrange(started, 0, -1)[0]
     app.zadd(started, {entry: time.time() - 1})
 
-    assert queue.recover_abandoned_jobs(app) == []
+    assert recovery.recover_abandoned_jobs(app) == []
     assert job_status(app, "u1") is JobStatus.FAILED
-    assert queue.get_sync_status(app, "u1").raw == "error:workerdied"
+    assert sync_status.get_sync_status(app, "u1").raw == "error:workerdied"
 
 
 # --- `favdesk worker` --------------------------------------------------------------------------
@@ -650,7 +565,7 @@ def test_standalone_worker_second_sigterm_cancels_and_requeues(
     assert process.wait(15) == 0
     assert "cancelling the current job" in output
     assert job_status(app, "u1") is JobStatus.QUEUED
-    assert Queue(queue.QUEUE_NAME, connection=app).job_ids == [queue.import_job_id("u1")]
+    assert Queue(keys.QUEUE_NAME, connection=app).job_ids == [queue.import_job_id("u1")]
 
 
 def test_a_kick_while_the_burst_thread_is_ending_is_not_lost(app, redis_url):

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from rq.job import JobStatus
 
 from favdesk.accounts import Account
-from favdesk.queue import JobInfo, Progress, SyncState, SyncStatus
+from favdesk.queue_status import JobInfo
 from favdesk.runtime import RedisHealth, StatusSnapshot
 from favdesk.storage import StoredFile
+from favdesk.sync_status import Progress, SyncState, SyncStatus
 
 NOW = datetime(2026, 11, 29, 14, 5, tzinfo=UTC)
 
