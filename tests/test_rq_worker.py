@@ -7,15 +7,19 @@ them in, these fail first, each naming what changed (see favdesk/rq_worker.py).
 from __future__ import annotations
 
 import inspect
+import json
+import threading
 import time
 
 import pytest
 from rq import SimpleWorker
-from rq.command import send_shutdown_command
+from rq.command import parse_payload, send_shutdown_command
 from rq.worker.base import BaseWorker
 
-from favdesk import redisconn
+from favdesk import keys, queue, redisconn
 from favdesk.rq_worker import EmbeddedWorker
+from favdesk.worker import WorkerController
+from tests import jobs
 
 
 @pytest.fixture
@@ -99,3 +103,57 @@ def test_the_command_listener_dispatches_rq_commands(app):
         assert worker.stop_requested
     finally:
         worker.unsubscribe()
+
+
+def test_an_unsubscribe_reply_ends_a_blocking_pubsub_read(app):
+    """What `_CommandListener.stop()` relies on: redis-py returns from a long read at once."""
+    pubsub = app.pubsub()
+    pubsub.subscribe(**{"favdesk-canary": lambda message: None})
+    returned = threading.Event()
+
+    def read() -> None:
+        pubsub.get_message(ignore_subscribe_messages=True, timeout=60)
+        pubsub.get_message(ignore_subscribe_messages=True, timeout=60)  # the unsubscribe reply
+        returned.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.2)  # let the reader block in its read
+    pubsub.unsubscribe()
+    assert returned.wait(5), "the read did not end with the UNSUBSCRIBE reply"
+    pubsub.close()
+
+
+def test_rq_commands_arrive_as_payloads_favdesk_can_parse():
+    message = {"type": "message", "data": json.dumps({"command": "shutdown"}).encode()}
+    assert parse_payload(message) == {"command": "shutdown"}
+
+
+def test_the_key_names_favdesk_reads_are_the_ones_rq_writes(app, redis_url):
+    """keys.py derives RQ's names from RQ's classes; a running job must show up under them."""
+    plan = jobs.PLANS["u1"] = jobs.Plan()
+    queue.enqueue_import(app, "u1", func=jobs.paged)
+    assert app.llen(keys.QUEUE_KEY) == 1
+    controller = WorkerController(lambda: redisconn.connect(redis_url, for_worker=True))
+    controller.start()
+    try:
+        assert plan.holding.wait(10)
+        (member,) = [m.decode() for m in app.zrange(keys.REGISTRY_KEYS["started"], 0, -1)]
+        assert member.startswith(queue.import_job_id("u1") + ":")
+        assert app.exists(keys.job_key(queue.import_job_id("u1")))
+        worker_name = app.hget(keys.execution_key(member), "worker_name").decode()
+        assert worker_name == controller.worker_name
+        assert app.exists(keys.worker_key(worker_name))
+    finally:
+        plan.gate.set()
+        controller.stop(timeout=10)
+        jobs.PLANS.clear()
+    assert app.zcard(keys.REGISTRY_KEYS["finished"]) == 1
+
+
+def test_worker_attributes_favdesk_sets_or_reads_exist_on_rq_workers(app):
+    worker = SimpleWorker(["spotify-ingest"], connection=app)
+    for name in ("_stop_requested", "job_monitoring_interval", "pubsub", "pubsub_thread"):
+        assert hasattr(worker, name), name
+    assert "death_penalty_class" in vars(BaseWorker) or hasattr(SimpleWorker, "death_penalty_class")
+    assert hasattr(SimpleWorker, "log_result_lifespan")
