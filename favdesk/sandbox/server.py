@@ -8,6 +8,7 @@ connections, so a stopped stand-in looks to clients like a service that went awa
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import sys
 import threading
@@ -25,6 +26,12 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
+    """A JSON answer, non-ASCII text sent as UTF-8 rather than escaped."""
+    data = json.dumps(body, ensure_ascii=False).encode()
+    return Reply(status, data, headers=headers or {})
 
 
 class ReplyHandler(BaseHTTPRequestHandler):

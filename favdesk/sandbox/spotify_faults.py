@@ -1,0 +1,76 @@
+"""What a test switches on the Spotify stand-in (`Faults`) and reads back off it (`Stats`)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class Faults:
+    """Switchable misbehaviour; change any field while the server runs."""
+
+    #: Seconds added to every Web API request (slept in the handler thread).
+    latency: float = 0.0
+    #: (max requests, rolling window in seconds); beyond it a 429 with `Retry-After`.
+    rate_limit: tuple[int, float] | None = None
+    #: Force this `Retry-After` on every 429 (3600 for the "hours" case).
+    retry_after: int | None = None
+    #: Every Web API request gets the 2026 quota 429 (`"reason": "QUOTA_EXCEEDED"`).
+    quota_exceeded: bool = False
+    #: /me/tracks offset -> how many more times to answer `error_status` there.
+    fail_offsets: dict[int, int] = field(default_factory=dict)
+    error_status: int = 502
+    #: Share (0..1) of Web API requests answered with a random 500/502/503/504 (seeded).
+    error_rate: float = 0.0
+    #: `expires_in` of access tokens issued from now on.
+    access_token_ttl: int = 3600
+    #: Seconds an authorization code stays exchangeable.
+    code_ttl: float = 600.0
+    #: True: a refresh replies with a new refresh token and revokes the old one (pre-2026).
+    rotate_refresh_tokens: bool = False
+    #: The user is not on the development-mode allow-list: plain-text 403s.
+    not_allowlisted: bool = False
+    #: The user clicks "Cancel" on the consent page: `error=access_denied`.
+    decline: bool = False
+    #: Once more than this many /me/tracks requests arrived (see `Stats.tracks_requests`),
+    #: unlike `mutate_remove` tracks from position `mutate_remove_at`, then like `mutate_add`
+    #: new ones (at the front), once; the field then returns to None.
+    mutate_after: int | None = None
+    mutate_add: int = 0
+    mutate_remove: int = 0
+    mutate_remove_at: int = 0
+
+
+@dataclass
+class Stats:
+    """What clients did on the wire, for tests to assert on."""
+
+    requests: int = 0
+    api_requests: int = 0
+    tracks_requests: int = 0
+    authorize_requests: int = 0
+    token_requests: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    server_errors: int = 0
+    requests_inside_retry_after: int = 0
+    max_in_flight: int = 0
+    market_requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def bump(self, name: str, by: int = 1) -> None:
+        """Add to a counter from any handler thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + by)
+
+    def bump_grant(self, grant_type: str) -> None:
+        """Count one token request by its grant type."""
+        with self._lock:
+            self.token_requests[grant_type] = self.token_requests.get(grant_type, 0) + 1
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        with self._lock:
+            for spec in fields(self):
+                if spec.name != "_lock":
+                    setattr(self, spec.name, {} if spec.name == "token_requests" else 0)
