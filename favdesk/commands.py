@@ -167,7 +167,9 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     with Runtime(settings) as runtime:
         print(f"Redis: {runtime.redis_where}; Storage: {runtime.storage_description}", flush=True)
         return run_standalone(
-            lambda: connect(runtime.redis_url, for_worker=True), burst=args.burst, runtime=runtime
+            lambda: connect(runtime.redis_url, for_worker=True),
+            burst=args.burst,
+            services=runtime.services,
         )
 
 

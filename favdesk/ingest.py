@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import redis
 from rq import get_current_job
 
 from favdesk import retries, sync_status
-from favdesk.accounts import AccountStore
 from favdesk.checkpoint import PageCheckpoint
 from favdesk.errors import FavdeskError, NoAccount, RateLimited
 from favdesk.job_context import JobContext, current_job_context
-from favdesk.settings import Settings
-from favdesk.spotify.auth import AccountsClient, SpotifyApp, TokenProvider
+from favdesk.services import Services, open_services
+from favdesk.spotify.auth import AccountsClient, TokenProvider
 from favdesk.spotify.library import LibraryFetcher
 from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
 
@@ -34,34 +32,20 @@ RETRY_FLOOR = timedelta(minutes=1)
 QUOTA_RETRY_FLOOR = timedelta(hours=1)
 
 
-@runtime_checkable
-class IngestServices(Protocol):
-    """What the job needs: the app's `Runtime` has it, and under a bare `rq worker`
-    `favdesk.runtime.open_services()` builds it."""
-
-    settings: Settings
-    accounts: AccountStore
-    spotify_app: SpotifyApp
-    storage: Storage
-
-
 def run_import(user_id: str) -> dict[str, Any]:
     """RQ entry point (`favdesk.ingest.run_import`): import one user's Liked Songs."""
     job = get_current_job()
     context = current_job_context()
     job_id = job.id if job else context.job_id
     conn = job.connection if job else None
-    runtime = context.runtime
-    if runtime is None:
-        with services_from_environment() as services:
-            return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
-    if not isinstance(runtime, IngestServices):
-        raise TypeError(f"the worker's runtime is a {type(runtime).__name__}, not IngestServices")
-    return ingest(runtime, user_id, job_id=job_id, conn=conn, context=context)
+    if context.services is not None:
+        return ingest(context.services, user_id, job_id=job_id, conn=conn, context=context)
+    with open_services() as services:  # a worker that is not favdesk's, e.g. a stock `rq worker`
+        return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
 
 
 def ingest(
-    services: IngestServices,
+    services: Services,
     user_id: str,
     *,
     job_id: str | None,
@@ -88,7 +72,7 @@ def ingest(
 
 
 def fetch_library(
-    services: IngestServices, user_id: str, reporter: ProgressReporter, context: JobContext
+    services: Services, user_id: str, reporter: ProgressReporter, context: JobContext
 ) -> list[dict]:
     """Every liked track, resuming from the pages an earlier attempt kept."""
     check_user_id(user_id)  # a key Storage would refuse fails now, not after the whole fetch
@@ -190,10 +174,3 @@ class ProgressReporter:
             return
         self.last_written, self.last_phase = now, phase
         sync_status.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
-
-
-def services_from_environment() -> AbstractContextManager[IngestServices]:
-    """For a job run by a worker that is not favdesk's own (e.g. a stock `rq worker`)."""
-    from favdesk.runtime import open_services
-
-    return open_services()

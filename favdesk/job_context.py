@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from rq.job import get_current_job
 
 from favdesk.queue import job_user_id
+from favdesk.services import Services
 
 logger = logging.getLogger("favdesk.worker")
 
@@ -27,7 +28,8 @@ class JobContext:
     job_id: str | None
     user_id: str | None
     cancel: threading.Event
-    runtime: object | None = None
+    #: The app's services; None under a worker that is not favdesk's (the job opens its own).
+    services: Services | None = None
     on_report: Callable[[int, int, str], None] | None = field(default=None, repr=False)
     on_log: Callable[[str], None] | None = field(default=None, repr=False)
 

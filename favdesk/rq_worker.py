@@ -28,6 +28,7 @@ from favdesk.job_context import JobContext, running_with
 from favdesk.keys import QUEUE_NAME
 from favdesk.queue import ingest_queue, job_user_id
 from favdesk.recovery import recover_abandoned_jobs
+from favdesk.services import Services
 from favdesk.worker_events import WorkerListener, WorkerState
 
 logger = logging.getLogger("favdesk.worker")
@@ -78,13 +79,13 @@ class EmbeddedWorker(SimpleWorker):
         *,
         connection: redis.Redis,
         listener: WorkerListener | None = None,
-        runtime: object | None = None,
+        services: Services | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("job_monitoring_interval", HEARTBEAT_INTERVAL)
         super().__init__(list(queues), connection=connection, **kwargs)
         self.listener = listener or WorkerListener()
-        self.runtime = runtime
+        self.services = services
         self._gate = threading.Lock()
         self._dequeue_pending = False
         self._blocking = False
@@ -206,7 +207,7 @@ class EmbeddedWorker(SimpleWorker):
             job.id,
             run.user_id,
             run.cancel,
-            self.runtime,
+            self.services,
             on_report=lambda fetched, total, phase: self._report(run, fetched, total, phase),
             on_log=lambda line: self._notify("on_log", line),
         )

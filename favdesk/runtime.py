@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,15 +20,16 @@ import redis
 from favdesk import queue, queue_status, sync_status
 from favdesk.accounts import Account, AccountStore
 from favdesk.embedded_redis import EmbeddedRedis
-from favdesk.errors import FavdeskError, NoAccount, RedisUnavailable
-from favdesk.importer import ApiResponse, import_spotify
-from favdesk.ingest import IngestServices
+from favdesk.errors import NoAccount, RedisUnavailable
+from favdesk.import_route import ApiResponse, import_spotify
+from favdesk.importer import start_import
 from favdesk.link import LinkResult, link_spotify
 from favdesk.redisconn import connect, describe, server_info
 from favdesk.secret import Secret
+from favdesk.services import Services, open_services
 from favdesk.settings import Settings, load_settings
-from favdesk.spotify.auth import SpotifyApp, open_spotify_app
-from favdesk.storage import Storage, StoredFile, open_storage
+from favdesk.spotify.auth import SpotifyApp
+from favdesk.storage import Storage, StoredFile
 from favdesk.worker import WorkerController
 from favdesk.worker_events import WorkerListener
 
@@ -72,13 +73,13 @@ class Runtime:
             self.redis_where = describe(self.redis_url)
             self.app_redis = connect(self.redis_url)
             self._stack.callback(self.app_redis.close)
-            self.spotify_app: SpotifyApp = self._stack.enter_context(open_spotify_app(settings))
-            self.accounts = AccountStore(settings.database_path)
-            self.storage: Storage = open_storage(settings)
-            self._stack.callback(self.storage.close)
+            self.services: Services = self._stack.enter_context(open_services(settings))
+            self.spotify_app: SpotifyApp = self.services.spotify_app
+            self.accounts: AccountStore = self.services.accounts
+            self.storage: Storage = self.services.storage
             self.worker = WorkerController(
                 lambda: connect(self.redis_url, for_worker=True),
-                runtime=self,
+                services=self.services,
                 wait_for_other_jobs=settings.wait_for_other_jobs,
                 listener=listener,
             )
@@ -115,15 +116,16 @@ class Runtime:
         """
 
         def import_after_login(code: Secret, code_verifier: str, redirect_uri: str) -> LinkResult:
-            request = {"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri}
-            response = self.import_spotify(request)
-            if not response.ok:
-                raise response.error or FavdeskError(response.body["error"])
+            started = start_import(
+                self.services,
+                self.app_redis,
+                code,
+                code_verifier=code_verifier,
+                redirect_uri=redirect_uri,
+            )
             if run_import_here:
                 self.worker.start()
-            account = self.accounts.by_user_id(response.body["userId"])
-            assert account is not None
-            return LinkResult(account, response.body["jobId"])
+            return started
 
         return link_spotify(
             self.settings,
@@ -137,7 +139,7 @@ class Runtime:
 
     def import_spotify(self, request: dict) -> ApiResponse:
         """The web app's import route, in-process: `{code, ...}` -> 202 {jobId}."""
-        return import_spotify(self, request)
+        return import_spotify(self.services, self.app_redis, request)
 
     def default_account(self, user_id: str | None = None) -> Account:
         """The account for `user_id`, or the one linked account; NoAccount says what to do."""
@@ -221,32 +223,3 @@ def open_runtime(
     settings: Settings | None = None, *, listener: WorkerListener | None = None
 ) -> Runtime:
     return Runtime(settings or load_settings(), listener=listener)
-
-
-@dataclass
-class JobServices:
-    """The `IngestServices` of one job run by a worker that is not favdesk's."""
-
-    settings: Settings
-    accounts: AccountStore
-    spotify_app: SpotifyApp
-    storage: Storage
-
-
-@contextmanager
-def open_services() -> Iterator[IngestServices]:
-    """Services for one job from this process's settings, for a worker that is not favdesk's.
-
-    In demo mode the Spotify stand-in started here serves until the job ends.
-    """
-    settings = load_settings()
-    with ExitStack() as stack:
-        spotify_app = stack.enter_context(open_spotify_app(settings))
-        storage = open_storage(settings)
-        stack.callback(storage.close)
-        yield JobServices(
-            settings=settings,
-            accounts=AccountStore(settings.database_path),
-            spotify_app=spotify_app,
-            storage=storage,
-        )

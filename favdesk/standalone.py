@@ -12,6 +12,7 @@ import redis
 
 from favdesk.keys import QUEUE_NAME
 from favdesk.queue import IMPORT_FUNC
+from favdesk.services import Services
 from favdesk.worker import WorkerController
 from favdesk.worker_events import WorkerListener
 
@@ -85,7 +86,7 @@ def run_standalone(
     connection_factory: Callable[[], redis.Redis],
     *,
     burst: bool,
-    runtime: object | None = None,
+    services: Services | None = None,
     import_func: str | Callable[..., Any] = IMPORT_FUNC,
     out: TextIO | None = None,
 ) -> int:
@@ -98,7 +99,7 @@ def run_standalone(
     out = out or sys.stdout
     controller = WorkerController(
         connection_factory,
-        runtime=runtime,
+        services=services,
         wait_for_other_jobs=not burst,
         listener=_Printer(out),
         import_func=import_func,

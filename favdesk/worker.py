@@ -25,6 +25,7 @@ from favdesk.queue import IMPORT_FUNC, enqueue_due_retries
 from favdesk.redisconn import translated, unavailable
 from favdesk.retries import next_retry_at
 from favdesk.rq_worker import EmbeddedWorker, enqueue_wake_up
+from favdesk.services import Services
 from favdesk.worker_events import WorkerListener, WorkerState
 
 logger = logging.getLogger("favdesk.worker")
@@ -51,7 +52,7 @@ class WorkerController:
         self,
         connection_factory: Callable[[], redis.Redis],
         *,
-        runtime: object | None = None,
+        services: Services | None = None,
         wait_for_other_jobs: bool = False,
         listener: WorkerListener | None = None,
         import_func: str | Callable[..., Any] = IMPORT_FUNC,
@@ -60,7 +61,7 @@ class WorkerController:
         self._factory = connection_factory
         #: Retry with backoff while Redis is down (the app); False ends the run (`--burst`).
         self.keep_trying = keep_trying
-        self.runtime = runtime
+        self.services = services
         self.wait_for_other_jobs = wait_for_other_jobs
         self.listener = listener or WorkerListener()
         self.import_func = import_func
@@ -247,7 +248,7 @@ class WorkerController:
                 worker = EmbeddedWorker(
                     connection=conn,
                     listener=_Relay(self),
-                    runtime=self.runtime,
+                    services=self.services,
                     worker_ttl=WAITING_WORKER_TTL if self.wait_for_other_jobs else None,
                 )
         except (FavdeskError, redis.RedisError) as error:

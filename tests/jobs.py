@@ -38,7 +38,7 @@ class Plan:
 
 
 PLANS: dict[str, Plan] = {}
-RUNTIMES: dict[str, object] = {}
+SERVICES: dict[str, object] = {}
 
 
 def quick(user_id: str) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def quick(user_id: str) -> dict[str, Any]:
     context = current_job_context()
     context.report(1, 1, "done")
     context.log(f"[spotify-ingest] tracks: 1 ({user_id})")
-    RUNTIMES[user_id] = context.runtime
+    SERVICES[user_id] = context.services
     return {"tracks": 1}
 
 
@@ -79,7 +79,7 @@ def probe(user_id: str) -> dict[str, Any]:
         "job_id": context.job_id,
         "user_id": context.user_id,
         "cancel": context.cancel.is_set(),
-        "runtime": context.runtime,
+        "services": context.services,
     }
 
 

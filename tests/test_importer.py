@@ -8,6 +8,16 @@ import pytest
 from rq.job import Job, JobStatus
 
 from favdesk import keys, queue
+from favdesk.errors import (
+    KeyringUnavailable,
+    NetworkError,
+    NotAllowListed,
+    RedisUnavailable,
+    SpotifyAuthError,
+    SpotifyError,
+)
+from favdesk.import_route import error_response
+from favdesk.importer import start_import
 from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox
 from favdesk.settings import load_settings
@@ -218,3 +228,37 @@ def test_link_through_the_runtime_raises_the_import_apis_typed_error(sandbox, ru
     with pytest.raises(NotAllowListed, match="allow-list"):
         runtime.link(open_browser=lambda url: bool(follow_login(url)), timeout=30)
     assert_nothing_linked_or_queued(runtime)
+
+
+# --- the typed core under the route ------------------------------------------------------------
+
+
+def test_start_import_returns_the_linked_account_and_its_job(sandbox, runtime):
+    request = login_request(sandbox)
+    started = start_import(
+        runtime.services,
+        runtime.app_redis,
+        request["code"],
+        code_verifier=request["code_verifier"],
+        redirect_uri=request["redirect_uri"],
+    )
+    assert started.job_id == JOB_ID
+    assert started.account == runtime.accounts.by_user_id(USER)
+    assert queued_ids(runtime) == [JOB_ID]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotAllowListed("User not registered in the Developer Dashboard", 403), 403),
+        (SpotifyAuthError("Spotify refused the code", "invalid_grant", 400), 400),
+        (SpotifyError("Spotify is down", 503), 502),
+        (NetworkError("Spotify's accounts service is unreachable"), 502),
+        (RedisUnavailable("Spotify is linked, but no import was queued"), 503),
+        (KeyringUnavailable("No usable keyring"), 500),
+    ],
+)
+def test_the_route_answers_each_kind_of_failure_with_the_web_apps_status(error, status):
+    response = error_response(error)
+    assert (response.status, response.body) == (status, {"error": str(error)})
+    assert response.error is error and not response.ok

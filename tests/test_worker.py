@@ -86,7 +86,7 @@ def release_jobs():
         plan.gate.set()
     jobs.PLANS.clear()
     jobs.STARTS.clear()
-    jobs.RUNTIMES.clear()
+    jobs.SERVICES.clear()
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def quiet_window(seconds: float) -> None:
 
 
 def test_burst_in_a_thread_runs_a_job_and_reports_it(app, make_controller):
-    controller, recorder = make_controller(runtime="the app's services")
+    controller, recorder = make_controller(services="the app's services")
     result = queue.enqueue_import(app, "u1", func=jobs.quick)
     controller.start()
     assert recorder.wait_finished("u1") == ("finished", result.job_id, "u1", True, None)
@@ -151,7 +151,7 @@ def test_burst_in_a_thread_runs_a_job_and_reports_it(app, make_controller):
     assert ("progress", result.job_id, 1, 1, "done") in recorder.events
     assert ("log", "[spotify-ingest] tracks: 1 (u1)") in recorder.events
     assert recorder.states() == [WorkerState.IDLE, WorkerState.BUSY, WorkerState.IDLE]
-    assert jobs.RUNTIMES["u1"] == "the app's services"
+    assert jobs.SERVICES["u1"] == "the app's services"
     assert Job.fetch(result.job_id, connection=app).meta["tracks"] == 1
     assert threading.current_thread() is threading.main_thread()  # no signal reached pytest
 
@@ -202,7 +202,7 @@ def test_job_context_under_a_stock_rq_worker_is_a_quiet_default(app):
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
     seen = Job.fetch(result.job_id, connection=app).return_value()
-    assert seen == {"job_id": result.job_id, "user_id": "u1", "cancel": False, "runtime": None}
+    assert seen == {"job_id": result.job_id, "user_id": "u1", "cancel": False, "services": None}
 
 
 def test_heartbeats_keep_a_running_jobs_registration_alive(app, redis_url):

@@ -126,25 +126,6 @@ class SpotifyApp:
 
 
 @contextmanager
-def open_spotify_app(settings: Settings) -> Iterator[SpotifyApp]:
-    """The configured Spotify app, or in demo mode one pointing at a running stand-in."""
-    if not settings.demo_mode:
-        yield SpotifyApp.from_settings(settings)
-        return
-    from favdesk.sandbox import DEMO_CLIENT_ID
-    from favdesk.sandbox.spotify import SpotifySandbox
-
-    with SpotifySandbox(state_dir=settings.data_dir / "sandbox") as sandbox:
-        yield SpotifyApp(
-            client_id=DEMO_CLIENT_ID,
-            client_secret=None,
-            accounts_url=sandbox.accounts_url,
-            api_url=sandbox.api_url,
-            redirect_uri=settings.redirect_uri,
-        )
-
-
-@contextmanager
 def http_client(http: httpx.Client | None = None) -> Iterator[httpx.Client]:
     """The caller's client, or a fresh one with explicit timeouts that is closed on exit."""
     if http is not None:
