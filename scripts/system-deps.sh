@@ -23,7 +23,7 @@ for option in "$@"; do
     --freeze) freeze_packages ;;
     --installs)
       freeze_packages
-      packages+=(xvfb xauth desktop-file-utils appstream systemd)
+      packages+=(redis-server xvfb xauth desktop-file-utils appstream systemd)
       ;;
     *) echo "system-deps: unknown option $option (use --test, --freeze or --installs)" >&2; exit 2 ;;
   esac
