@@ -25,7 +25,7 @@ from favdesk.errors import KeyringUnavailable, NoAccount
 from favdesk.secret import Secret
 from favdesk.settings import KEYRING_SERVICE
 from favdesk.spotify.api import SpotifyUser
-from favdesk.spotify.auth import Tokens, relink_required
+from favdesk.spotify.tokens import Tokens, relink_required
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ from typing import Any
 from favdesk.errors import FavdeskError
 from favdesk.queue_status import JobInfo, import_state
 from favdesk.runtime import Runtime, StatusSnapshot
-from favdesk.secret import Secret
+from favdesk.services import open_demo
 from favdesk.settings import Settings
-from favdesk.storage import BUCKET
 from favdesk.sync_status import SyncState, SyncStatus
 from favdesk.worker_events import WorkerListener
 
@@ -225,31 +224,18 @@ class DemoListener(WorkerListener):
 
 def demo(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk demo`: the whole flow with no accounts, against favdesk's own stand-ins."""
-    from favdesk.sandbox import follow_login
-    from favdesk.sandbox.storage import StorageSandbox
-
     started = time.monotonic()
-    demo_dir = settings.data_dir / "demo"
     print("favdesk demo: the whole pipeline, with stand-ins for Spotify and Supabase Storage")
-    use_memory_keyring_if_none()
-    with StorageSandbox(demo_dir / "storage-server") as storage_server:
-        demo_settings = dataclasses.replace(
-            settings,
-            data_dir=demo_dir,
-            spotify_client_id=None,
-            spotify_client_secret=None,
-            redis_url=None,
-            supabase_url=storage_server.url,
-            supabase_service_role_key=Secret(storage_server.service_role_key),
-            user_id=None,
-        )
+    with open_demo(settings) as world:
+        if world.memory_keyring:
+            print("   (no OS keyring here: the demo keeps its stand-in tokens in memory)")
         listener = DemoListener()
-        with Runtime(demo_settings, listener=listener) as runtime:
+        with Runtime(world.settings, listener=listener) as runtime:
             print(f"1. Spotify stand-in: {runtime.spotify_app.accounts_url}")
             print(f"2. Redis (embedded): {runtime.redis_where}")
             print(f"3. Storage stand-in: {runtime.storage_description}")
             print("4. Logging in with a simulated browser...", flush=True)
-            result = runtime.link(open_browser=lambda url: bool(follow_login(url)))
+            result = runtime.link(open_browser=world.open_browser)
             account = result.account
             print(f"   linked {account.display_name} ({account.spotify_id}); jobId {result.job_id}")
             print("5. Importing Liked Songs:", flush=True)
@@ -260,26 +246,11 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
             stored = runtime.files(account.user_id)
             snapshot = runtime.status()
-    newest = stored[0]
-    print("Summary")
-    print(f"  account      {account.display_name} ({account.user_id})")
-    print(f"  sync status  {snapshot.syncs[account.user_id].raw}")
-    print(f"  file         {newest.path} ({newest.size:,} bytes)")
-    print(f"  on disk      {storage_server.object_path(BUCKET, newest.key)}")
-    print(f"  took         {time.monotonic() - started:.1f} s")
+        newest = stored[0]
+        print("Summary")
+        print(f"  account      {account.display_name} ({account.user_id})")
+        print(f"  sync status  {snapshot.syncs[account.user_id].raw}")
+        print(f"  file         {newest.path} ({newest.size:,} bytes)")
+        print(f"  on disk      {world.object_path(newest.key)}")
+        print(f"  took         {time.monotonic() - started:.1f} s")
     return 0
-
-
-def use_memory_keyring_if_none() -> None:
-    """The demo's tokens are stand-in tokens: with no OS keyring, keep them in memory."""
-    import keyring
-
-    from favdesk.accounts import check_keyring
-    from favdesk.errors import KeyringUnavailable
-    from favdesk.sandbox.memkeyring import MemoryKeyring
-
-    try:
-        check_keyring()
-    except KeyringUnavailable:
-        keyring.set_keyring(MemoryKeyring())
-        print("   (no OS keyring here: the demo keeps its stand-in tokens in memory)")

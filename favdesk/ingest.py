@@ -21,8 +21,9 @@ from favdesk.checkpoint import PageCheckpoint
 from favdesk.errors import FavdeskError, NoAccount, RateLimited
 from favdesk.job_context import JobContext, current_job_context
 from favdesk.services import Services, open_services
-from favdesk.spotify.auth import AccountsClient, TokenProvider
+from favdesk.spotify.auth import AccountsClient
 from favdesk.spotify.library import LibraryFetcher
+from favdesk.spotify.tokens import TokenProvider
 from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
 
 PREFIX = "[spotify-ingest]"

@@ -6,14 +6,18 @@ production module that imports `favdesk.sandbox`: demo mode wires the Spotify st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from favdesk.accounts import AccountStore
+from favdesk.accounts import AccountStore, check_keyring
+from favdesk.errors import KeyringUnavailable
+from favdesk.secret import Secret
 from favdesk.settings import Settings, load_settings
 from favdesk.spotify.auth import SpotifyApp
-from favdesk.storage import Storage, open_storage
+from favdesk.storage import BUCKET, Storage, open_storage
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,56 @@ def open_services(settings: Settings | None = None) -> Iterator[Services]:
         storage = open_storage(settings)
         stack.callback(storage.close)
         yield Services(settings, AccountStore(settings.database_path), spotify_app, storage)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """`favdesk demo`'s world: settings for the stand-ins, a simulated browser, the bucket."""
+
+    settings: Settings
+    open_browser: Callable[[str], bool]
+    #: Where the Storage stand-in keeps an object, to show it on disk.
+    object_path: Callable[[str], Path]
+    #: True when there was no OS keyring, so the stand-in tokens are kept in memory.
+    memory_keyring: bool
+
+
+@contextmanager
+def open_demo(settings: Settings) -> Iterator[Demo]:
+    """Start a Supabase Storage stand-in and point a copy of `settings` at every stand-in:
+    the Spotify one (no client id), an embedded Redis (no URL) and that Storage."""
+    from favdesk.sandbox import follow_login
+    from favdesk.sandbox.storage import StorageSandbox
+
+    demo_dir = settings.data_dir / "demo"
+    memory_keyring = use_memory_keyring_if_none()
+    with StorageSandbox(demo_dir / "storage-server") as storage:
+        yield Demo(
+            settings=dataclasses.replace(
+                settings,
+                data_dir=demo_dir,
+                spotify_client_id=None,
+                spotify_client_secret=None,
+                redis_url=None,
+                supabase_url=storage.url,
+                supabase_service_role_key=Secret(storage.service_role_key),
+                user_id=None,
+            ),
+            open_browser=lambda url: bool(follow_login(url)),
+            object_path=lambda key: storage.object_path(BUCKET, key),
+            memory_keyring=memory_keyring,
+        )
+
+
+def use_memory_keyring_if_none() -> bool:
+    """The demo's tokens are stand-in tokens: with no OS keyring, keep them in memory."""
+    import keyring
+
+    from favdesk.sandbox.memkeyring import MemoryKeyring
+
+    try:
+        check_keyring()
+    except KeyringUnavailable:
+        keyring.set_keyring(MemoryKeyring())
+        return True
+    return False

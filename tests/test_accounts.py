@@ -16,7 +16,7 @@ from favdesk.errors import KeyringUnavailable, NoAccount, ReauthRequired
 from favdesk.sandbox.memkeyring import MemoryKeyring
 from favdesk.secret import Secret
 from favdesk.spotify.api import SpotifyUser
-from favdesk.spotify.auth import Tokens
+from favdesk.spotify.tokens import Tokens
 
 ALICE = SpotifyUser(id="alice", display_name="Alice Ångström")
 BOB = SpotifyUser(id="bob", display_name="Bob", account_id="acct-bob")

@@ -18,12 +18,11 @@ from favdesk.secret import Secret
 from favdesk.spotify.auth import (
     AccountsClient,
     SpotifyApp,
-    TokenProvider,
-    Tokens,
     code_challenge,
     new_state,
     new_verifier,
 )
+from favdesk.spotify.tokens import TokenProvider, Tokens
 from tests.support.memkeyring import FlakyKeyring
 from tests.support.net import closed_port
 from tests.support.spotify_tokens import (

@@ -17,7 +17,7 @@ from keyring.backends import SecretService
 from favdesk.accounts import NO_KEYRING, AccountStore, require_keyring
 from favdesk.secret import Secret
 from favdesk.spotify.api import SpotifyUser
-from favdesk.spotify.auth import Tokens
+from favdesk.spotify.tokens import Tokens
 
 #: Read at import: the autouse fixture clears FAVDESK_* variables before each test runs.
 REAL_KEYRING = os.environ.get("FAVDESK_REAL_KEYRING") == "1"
@@ -30,7 +30,8 @@ from favdesk.accounts import AccountStore
 from favdesk.errors import KeyringUnavailable
 from favdesk.secret import Secret
 from favdesk.spotify.api import SpotifyUser
-from favdesk.spotify.auth import SCOPE, Tokens
+from favdesk.spotify.auth import SCOPE
+from favdesk.spotify.tokens import Tokens
 tokens = Tokens(Secret("access-LEAK-1"), Secret("refresh-LEAK-1"), time.time() + 3600)
 try:
     AccountStore(Path(sys.argv[1])).save_link(SpotifyUser("u", "U"), tokens, "u")

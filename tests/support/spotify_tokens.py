@@ -22,12 +22,11 @@ from favdesk.settings import settings_from_values
 from favdesk.spotify.auth import (
     AccountsClient,
     SpotifyApp,
-    TokenProvider,
-    Tokens,
     code_challenge,
     new_state,
     new_verifier,
 )
+from favdesk.spotify.tokens import TokenProvider, Tokens
 
 #: Nobody listens there: the code is read from the 302, the browser never follows it.
 REDIRECT_URI = "http://127.0.0.1:9/callback"
