@@ -29,8 +29,6 @@ from favdesk.spotify.tokens import Tokens, relink_required
 
 log = logging.getLogger(__name__)
 
-#: Refresh tokens die this long after the user authorized; refreshing does not extend them.
-REFRESH_TOKEN_LIFETIME = 182 * 24 * 3600.0
 NO_KEYRING = (
     "No OS keyring is available to store your Spotify tokens: install and unlock a Secret "
     "Service (e.g. gnome-keyring), or choose a backend with PYTHON_KEYRING_BACKEND"
@@ -57,7 +55,6 @@ COLUMNS = (
 #: One `SELECT {COLUMNS}` row: the columns in order, `needs_relink` as SQLite's 0 or 1.
 AccountRow = tuple[str, str, str, str, str, float, float, float, int]
 #: The columns of databases made before accounts were keyed by `account_key` (keyed by `id`).
-ID_KEYED_COLUMNS = COLUMNS.removeprefix("account_key, ")
 
 
 @dataclass(frozen=True)
@@ -78,11 +75,6 @@ class Account:
     def key(self) -> str:
         """What the account is stored under: the stable `account_id` if Spotify gave one."""
         return self.account_id or self.spotify_id
-
-    @property
-    def refresh_expires_at(self) -> float:
-        """When Spotify stops accepting the refresh token: link again before then."""
-        return self.authorized_at + REFRESH_TOKEN_LIFETIME
 
 
 def require_keyring() -> KeyringBackend:
@@ -292,7 +284,6 @@ class AccountStore:
         self.database_path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.database_path, timeout=30.0)) as db, db:
             db.execute(SCHEMA)
-            _key_by_account_key(db)
             yield db
 
 
@@ -308,26 +299,6 @@ def _key(db: sqlite3.Connection, spotify_id: str) -> str | None:
         (spotify_id, spotify_id, spotify_id),
     ).fetchone()
     return row[0] if row else None
-
-
-def _key_by_account_key(db: sqlite3.Connection) -> None:
-    """Move a database keyed by Spotify `id` to `account_key` (the `id`, as its keyring entries)."""
-    if "account_key" in _columns(db):
-        return
-    db.execute("BEGIN IMMEDIATE")
-    if "account_key" not in _columns(db):  # another process may have moved it meanwhile
-        db.execute("ALTER TABLE accounts RENAME TO accounts_by_id")
-        db.execute(SCHEMA)
-        db.execute(
-            f"INSERT INTO accounts ({COLUMNS}) "
-            f"SELECT spotify_id, {ID_KEYED_COLUMNS} FROM accounts_by_id"
-        )
-        db.execute("DROP TABLE accounts_by_id")
-    db.commit()
-
-
-def _columns(db: sqlite3.Connection) -> list[str]:
-    return [row[1] for row in db.execute("PRAGMA table_info(accounts)")]
 
 
 def _account(row: AccountRow) -> Account:

@@ -8,7 +8,6 @@ can say "unreachable" within seconds; the worker's client keeps redis-py's longe
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,30 +139,15 @@ def redis_call(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@redis_call
-def ping(conn: redis.Redis) -> float:
-    """Round-trip latency in milliseconds (one PING: call it on demand, not on a timer)."""
-    started = time.perf_counter()
-    conn.ping()
-    return (time.perf_counter() - started) * 1000.0
-
-
 @dataclass(frozen=True)
 class ServerInfo:
     """What the dashboard shows about the server."""
 
     version: str
-    mode: str
-    uptime_seconds: int | None
 
 
 @redis_call
 def server_info(conn: redis.Redis) -> ServerInfo:
-    """Version, mode and uptime from one `INFO server`."""
+    """The version, from one `INFO server`."""
     info = conn.info("server")
-    uptime = info.get("uptime_in_seconds")
-    return ServerInfo(
-        version=str(info.get("redis_version", "unknown")),
-        mode=str(info.get("redis_mode", "standalone")),
-        uptime_seconds=int(uptime) if uptime is not None else None,
-    )
+    return ServerInfo(version=str(info.get("redis_version", "unknown")))

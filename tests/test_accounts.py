@@ -47,7 +47,6 @@ def test_link_keeps_tokens_in_the_keyring_only(store, tmp_path):
     assert account.scopes == "user-library-read"
     assert account.token_expires_at == linked.expires_at
     assert account.authorized_at == account.linked_at and not account.needs_relink
-    assert account.refresh_expires_at - account.authorized_at == pytest.approx(182 * 86400)
 
     entry = json.loads(keyring.get_password("favdesk", "spotify:alice"))
     assert entry["access_token"] == "access-1-BQxyz"
@@ -224,19 +223,10 @@ def test_spotify_id_renamed_under_the_same_account_id_stays_one_account(store):
     assert store.load_tokens("bobby").refresh_token == Secret("refresh-b2-AQxyz")
 
 
-def test_database_keyed_by_id_is_moved_and_relinks_under_the_account_id(store):
-    store.database_path.parent.mkdir(parents=True)
-    with sqlite3.connect(store.database_path) as db:
-        db.execute(
-            "CREATE TABLE accounts (spotify_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
-            "display_name TEXT NOT NULL, scopes TEXT NOT NULL, token_expires_at REAL NOT NULL, "
-            "authorized_at REAL NOT NULL, linked_at REAL NOT NULL, "
-            "needs_relink INTEGER NOT NULL DEFAULT 0)"
-        )
-        db.execute("INSERT INTO accounts VALUES ('bob', 'bob', 'Bob', 's', 1.0, 2.0, 3.0, 0)")
-    db.close()
+def test_a_link_made_before_spotify_gave_an_account_id_relinks_under_it(store):
     old, new = tokens("old"), tokens("new")
-    keyring.set_password("favdesk", "spotify:bob", old.to_json())
+    store.save_link(SpotifyUser(id="bob", display_name="Bob"), old, user_id="bob")
+    assert keyring.get_password("favdesk", "spotify:bob") == old.to_json()
     assert store.load_tokens("bob") == old
     assert store.get("bob").key == "bob"
 
