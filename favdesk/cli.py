@@ -21,6 +21,7 @@ from favdesk.errors import FavdeskError
 HANDLERS = {
     "app": "favdesk.gui.app:run_app",
     "link": "favdesk.commands:link",
+    "unlink": "favdesk.commands:unlink",
     "sync": "favdesk.commands:sync",
     "status": "favdesk.commands:status",
     "files": "favdesk.commands:files",
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=300.0, metavar="SECONDS",
         help="how long to wait for the browser (default 300)",
     )  # fmt: skip
+
+    unlink = commands.add_parser("unlink", help="forget a linked account and its tokens")
+    unlink.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
 
     sync = commands.add_parser("sync", help="import the Liked Songs of a linked account")
     sync.add_argument("--wait", action="store_true", help="wait for the import and show progress")

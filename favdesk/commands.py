@@ -53,6 +53,17 @@ def _no_browser(url: str) -> bool:
     return False
 
 
+def unlink(args: argparse.Namespace, settings: Settings) -> int:
+    """`favdesk unlink`: forget a linked account and its tokens; its backups stay in Storage."""
+    with Runtime(settings) as runtime:
+        account = runtime.unlink(args.user)
+    print(
+        f"Unlinked {account.display_name} ({account.spotify_id}): its tokens are deleted from the "
+        "keyring and its queued import is cancelled; its backups stay in Storage."
+    )
+    return 0
+
+
 def sync(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk sync [--wait]`: queue an import; with --wait, see it through to done or error."""
     if settings.demo_mode:

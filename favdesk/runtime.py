@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from favdesk import queue, queue_status, sync_status
+from favdesk import queue, queue_status, retries, sync_status
 from favdesk.accounts import Account, AccountStore
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.errors import NoAccount, RedisUnavailable
@@ -148,6 +148,15 @@ class Runtime:
         account = self.accounts.by_user_id(user_id)
         if account is None:
             raise NoAccount(f"No Spotify account is linked for user {user_id}: run `favdesk link`")
+        return account
+
+    def unlink(self, user_id: str | None = None) -> Account:
+        """Forget a linked account and delete its tokens from the keyring; its queued import
+        and pending retry go too (a running one must be stopped first). Its backups stay."""
+        account = self.default_account(user_id)
+        queue.delete_job(self.app_redis, queue.import_job_id(account.user_id))
+        retries.cancel_retry(self.app_redis, account.user_id)
+        self.accounts.remove(account.spotify_id)
         return account
 
     def sync(self, user_id: str | None = None, *, run_here: bool = True) -> queue.EnqueueResult:

@@ -33,5 +33,5 @@ def test_sigterm_ends_a_command_and_stops_its_embedded_redis(tmp_path):
 def test_help_lists_every_command(favdesk_cli):
     result = favdesk_cli("--help")
     assert result.returncode == 0
-    for command in ("link", "sync", "status", "files", "worker", "demo"):
+    for command in ("link", "unlink", "sync", "status", "files", "worker", "demo"):
         assert command in result.stdout

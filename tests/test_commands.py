@@ -147,6 +147,32 @@ def test_ctrl_c_during_sync_wait_cancels_between_pages_and_keeps_the_import_queu
     assert pages  # kept for the resume
 
 
+# --- unlink ----------------------------------------------------------------------------------
+
+
+def test_unlink_forgets_the_account_its_tokens_and_its_queued_import_but_keeps_backups(
+    sandbox, favdesk_cli, app_redis
+):
+    link_in_process(sandbox)
+    assert favdesk_cli("worker", "--burst").returncode == 0
+    with Runtime(load_settings()) as runtime:
+        (key,) = today_keys() & {f.key for f in runtime.files()}
+    link_in_process(sandbox)  # a second import, queued
+    entries = json.loads(Path(os.environ["FAVDESK_TEST_KEYRING_FILE"]).read_text())
+    assert [u for s, u, _ in entries if s == "favdesk"]
+
+    result = favdesk_cli("unlink")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Unlinked Zoë Listener (zoe): its tokens are deleted")
+    entries = json.loads(Path(os.environ["FAVDESK_TEST_KEYRING_FILE"]).read_text())
+    assert [u for s, u, _ in entries if s == "favdesk"] == []
+    assert app_redis.llen(keys.QUEUE_KEY) == 0 and not app_redis.exists(keys.job_key(JOB_ID))
+    assert stored_file(key).exists()
+    later = favdesk_cli("sync")
+    assert later.returncode != 0 and "link" in error_line(later).lower()
+
+
 def test_sync_without_a_linked_account_says_to_link_first(sandbox, favdesk_cli, app_redis):
     result = favdesk_cli("sync")
     assert result.returncode == 1
