@@ -25,6 +25,7 @@ from favdesk.spotify.auth import AccountsClient
 from favdesk.spotify.library import LibraryFetcher
 from favdesk.spotify.tokens import TokenProvider
 from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
+from favdesk.sync_status import SyncErrorReason, SyncState, SyncStatus
 
 PREFIX = "[spotify-ingest]"
 #: Progress reaches Redis at most this often: other processes see it, Upstash bills it.
@@ -55,7 +56,7 @@ def ingest(
 ) -> dict[str, Any]:
     """The job's body, separated from RQ so that its steps read top to bottom."""
     reporter = ProgressReporter(conn, user_id, job_id, context)
-    status(conn, user_id, sync_status.SyncState.SYNCING.value)
+    status(conn, user_id, SyncState.SYNCING)
     try:
         items = fetch_library(services, user_id, reporter, context)
         say(context, f"{PREFIX} tracks: {len(items)}")
@@ -64,7 +65,7 @@ def ingest(
         say(context, f"upload complete -> {BUCKET}/{key}")
         PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
         reporter.phase("done", len(items), len(items))
-        status(conn, user_id, sync_status.SyncState.DONE.value)
+        status(conn, user_id, SyncState.DONE)
     except Exception as error:  # an unexpected one too must not leave `syncing` behind
         fail(conn, user_id, job_id, context, error)
         raise
@@ -124,14 +125,15 @@ def fail(
     error: Exception,
 ) -> None:
     """Record why the job failed; a long 429 also arranges the retry at its resume time."""
-    reason = error.reason if isinstance(error, FavdeskError) else FavdeskError.reason
-    if isinstance(error, RateLimited):
-        resume_at = retry_time(error)
-        reason = f"ratelimited:{sync_status.format_time(resume_at)}"
-        if conn is not None:
-            retries.schedule_retry(conn, user_id, resume_at)
-    status(conn, user_id, f"error:{reason}")
-    say(context, f"{PREFIX} FAILED {job_id} {reason}")
+    reason = SyncErrorReason.FAILED
+    if isinstance(error, FavdeskError):
+        reason = SyncErrorReason(error.reason)
+    resume_at = retry_time(error) if isinstance(error, RateLimited) else None
+    if resume_at is not None and conn is not None:
+        retries.schedule_retry(conn, user_id, resume_at)
+    failed = SyncStatus(SyncState.ERROR, reason, resume_at)
+    status(conn, user_id, failed)
+    say(context, f"{PREFIX} FAILED {job_id} {(failed.value or '').removeprefix('error:')}")
 
 
 def retry_time(error: RateLimited) -> datetime:
@@ -142,7 +144,7 @@ def retry_time(error: RateLimited) -> datetime:
     return max(error.resume_at, datetime.now(UTC) + floor)
 
 
-def status(conn: redis.Redis | None, user_id: str, value: str) -> None:
+def status(conn: redis.Redis | None, user_id: str, value: SyncState | SyncStatus) -> None:
     if conn is not None:
         sync_status.set_sync_status(conn, user_id, value)
 

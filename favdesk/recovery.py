@@ -20,7 +20,7 @@ from favdesk.keys import REGISTRY_KEYS, execution_key, worker_key
 from favdesk.processes import process_alive
 from favdesk.queue import FAILURE_TTL, ingest_queue, job_user_id
 from favdesk.redisconn import redis_call
-from favdesk.sync_status import set_sync_status
+from favdesk.sync_status import SyncErrorReason, SyncState, SyncStatus, set_sync_status
 
 #: A job that took its worker down this often is failed instead of re-queued again.
 MAX_RECOVERIES = 2
@@ -92,7 +92,8 @@ def _requeue_abandoned(conn: redis.Redis, member: str) -> str | None:
         )
         user_id = job_user_id(job)
         if user_id is not None:  # else the status would say `syncing` until it expires
-            set_sync_status(conn, user_id, "error:workerdied")
+            died = SyncStatus(SyncState.ERROR, SyncErrorReason.WORKER_DIED)
+            set_sync_status(conn, user_id, died)
         return None
     job.started_at = None
     ingest_queue(conn).enqueue_job(job, at_front=True)  # saves meta with the job

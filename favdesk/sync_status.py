@@ -31,6 +31,28 @@ class SyncState(StrEnum):
     ERROR = "error"
 
 
+class SyncErrorReason(StrEnum):
+    """The reasons favdesk writes as `error:<reason>`: each `FavdeskError.reason`, and more."""
+
+    FAILED = "failed"
+    SETTINGS = "settings"
+    KEYRING = "keyring"
+    LINK = "link"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    SPOTIFY = "spotify"
+    AUTH = "auth"
+    REAUTH = "reauth"
+    NOT_ALLOWED = "notallowed"
+    RATE_LIMITED = "ratelimited"
+    NETWORK = "network"
+    NO_ACCOUNT = "noaccount"
+    STORAGE = "storage"
+    REDIS = "redis"
+    QUEUE = "queue"
+    WORKER_DIED = "workerdied"  # recovery gave up on a job whose workers kept dying
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     """A parsed `fav:sync:{userId}` value, e.g. `error:ratelimited:2026-11-29T10:00:00Z`."""
@@ -58,13 +80,23 @@ class SyncStatus:
         return cls(SyncState.ERROR, reason=reason, resume_at=resume_at, raw=text)
 
     @property
+    def reason_kind(self) -> SyncErrorReason | None:
+        """The reason as one favdesk writes; None without one, or for another app's text."""
+        if self.reason is None:
+            return None
+        try:
+            return SyncErrorReason(self.reason)
+        except ValueError:
+            return None
+
+    @property
     def value(self) -> str | None:
         """The string to store (None for IDLE, which is "no key")."""
         if self.state is SyncState.IDLE:
             return None
         if self.state is not SyncState.ERROR:
             return self.state.value
-        reason = self.reason or "failed"
+        reason = self.reason or SyncErrorReason.FAILED
         if self.resume_at is not None:
             return f"error:{reason}:{format_time(self.resume_at)}"
         return f"error:{reason}"

@@ -13,9 +13,9 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from favdesk import keys, queue, queue_status, recovery, redisconn, retries, sync_status
-from favdesk.errors import QueueError, RedisUnavailable
+from favdesk.errors import FavdeskError, QueueError, RedisUnavailable
 from favdesk.rq_worker import EmbeddedWorker
-from favdesk.sync_status import SyncState, SyncStatus
+from favdesk.sync_status import SyncErrorReason, SyncState, SyncStatus
 from tests import jobs
 from tests.jobs import CommandMeter, Plan
 
@@ -73,6 +73,21 @@ def test_sync_status_values_parse_and_round_trip(raw, state, reason, resume_at):
     status = SyncStatus.parse(raw)
     assert (status.state, status.reason, status.resume_at) == (state, reason, resume_at)
     assert status.value == (raw.decode() if raw else None)
+
+
+def test_error_reasons_read_as_the_enum_and_other_text_as_none():
+    assert SyncStatus.parse(b"error:reauth").reason_kind is SyncErrorReason.REAUTH
+    limited = SyncStatus.parse(b"error:ratelimited:2026-11-29T10:00:00Z")
+    assert limited.reason_kind is SyncErrorReason.RATE_LIMITED
+    assert SyncStatus.parse(b"error:Token expired: link again").reason_kind is None
+    assert SyncStatus.parse(b"done").reason_kind is None
+
+
+def test_every_reason_an_error_carries_is_a_sync_error_reason():
+    def family(cls: type[FavdeskError]) -> list[type[FavdeskError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in family(sub))]
+
+    assert {cls.reason for cls in family(FavdeskError)} <= set(SyncErrorReason)
 
 
 def test_status_written_read_and_expiring(conn):
