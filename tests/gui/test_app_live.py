@@ -97,8 +97,9 @@ class GuiThreadWatch:
 
 
 @pytest.fixture
-def launch(qtbot, monkeypatch):
-    """Start the real app (window, tray logic, runtime); close everything afterwards.
+def launch(qtbot, monkeypatch, spotify, redis_url):
+    """Start the real app (window, tray logic, runtime); close everything afterwards, before
+    the stand-ins it talks to (a running import would retry against a stopped one).
 
     From the start to the end of the test the GUI thread must send Redis and the network
     nothing (closing at exit may block: it is not watched).
