@@ -81,11 +81,11 @@ class SyncStatus:
 
     @property
     def reason_kind(self) -> SyncErrorReason | None:
-        """The reason as one favdesk writes; None without one, or for another app's text."""
+        """The reason (before any `:detail`) as favdesk writes it; None for no or another reason."""
         if self.reason is None:
             return None
         try:
-            return SyncErrorReason(self.reason)
+            return SyncErrorReason(self.reason.partition(":")[0])
         except ValueError:
             return None
 

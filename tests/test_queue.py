@@ -79,6 +79,7 @@ def test_error_reasons_read_as_the_enum_and_other_text_as_none():
     assert SyncStatus.parse(b"error:reauth").reason_kind is SyncErrorReason.REAUTH
     limited = SyncStatus.parse(b"error:ratelimited:2026-11-29T10:00:00Z")
     assert limited.reason_kind is SyncErrorReason.RATE_LIMITED
+    assert SyncStatus.parse(b"error:reauth:revoked").reason_kind is SyncErrorReason.REAUTH
     assert SyncStatus.parse(b"error:Token expired: link again").reason_kind is None
     assert SyncStatus.parse(b"done").reason_kind is None
 
