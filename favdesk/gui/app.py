@@ -31,7 +31,9 @@ from favdesk.settings import Settings, load_settings
 
 def application() -> QApplication:
     """The process's QApplication, named for the desktop (icon, .desktop file, window class)."""
-    app = QApplication.instance() or QApplication([APP_NAME])  # WM_CLASS "favdesk", "favdesk"
+    running = QApplication.instance()
+    # WM_CLASS "favdesk", "favdesk"
+    app = running if isinstance(running, QApplication) else QApplication([APP_NAME])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(APP_NAME)
@@ -61,7 +63,7 @@ class Desktop(QObject):
 
     def _connect(self) -> None:
         c, tray, window = self.controller, self.tray, self.window
-        c.changed.connect(tray.render)
+        c.changed.connect(tray.show_state)
         c.notified.connect(tray.notify)
         c.quit_ready.connect(lambda: self.quit_app())
         tray.sync_requested.connect(c.sync)
@@ -124,7 +126,7 @@ class Desktop(QObject):
         self.window.hide()
 
 
-def stop_on_signals(app: QApplication, on_signal) -> socket.socket:
+def stop_on_signals(app: QApplication, on_signal: Callable[[], None]) -> socket.socket:
     """Ctrl-C and SIGTERM reach Python while Qt's loop waits: wake it through a socket pair."""
     reader, writer = socket.socketpair()
     reader.setblocking(False)

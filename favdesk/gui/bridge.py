@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from favdesk.errors import FavdeskError
+from favdesk.worker_events import WorkerListener, WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Bridge(QObject):
         task: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
-    ) -> Future:
+    ) -> Future[Any]:
         """Run `task` off the GUI thread; `on_done(result)` or `on_error(exc)` run on it."""
         if QThread.currentThread() is not self.thread():
             raise RuntimeError("run_in_background must be called from the GUI thread")
@@ -58,13 +59,23 @@ class Bridge(QObject):
         """Queue `function` to run on the GUI thread (safe from any thread)."""
         self._deliver.emit(function)
 
-    def _hand_back(self, future: Future, on_done, on_error) -> None:
+    def _hand_back(
+        self,
+        future: Future[Any],
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[BaseException], None] | None,
+    ) -> None:
         """Runs on the worker thread: queue the callbacks for the GUI thread unless closed."""
         if self._closed or future.cancelled():
             return
         self._deliver.emit(lambda: self._finish(future, on_done, on_error))
 
-    def _finish(self, future: Future, on_done, on_error) -> None:
+    def _finish(
+        self,
+        future: Future[Any],
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[BaseException], None] | None,
+    ) -> None:
         error = future.exception()
         if error is None:
             if on_done is not None:
@@ -85,13 +96,11 @@ class Bridge(QObject):
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
-class WorkerEvents(QObject):
-    """The embedded worker's listener; each callback becomes a signal named for what happened.
+class WorkerEvents(QObject, WorkerListener):
+    """The embedded worker's listener; each callback becomes a signal named for what happened."""
 
-    It has `favdesk.worker.WorkerListener`'s methods without importing it (that pulls in rq).
-    """
-
-    state_changed = Signal(str)
+    #: a WorkerState
+    state_changed = Signal(object)
     job_started = Signal(str, str)
     #: job_id, user_id, fetched, total (None until the first page), phase
     job_progress = Signal(str, str, int, object, str)
@@ -99,8 +108,8 @@ class WorkerEvents(QObject):
     job_finished = Signal(str, str, bool, object)
     log_line = Signal(str)
 
-    def on_state(self, state: Any) -> None:
-        self.state_changed.emit(str(getattr(state, "value", state)))
+    def on_state(self, state: WorkerState) -> None:
+        self.state_changed.emit(state)
 
     def on_job_started(self, job_id: str, user_id: str | None) -> None:
         self.job_started.emit(job_id, user_id or "")

@@ -24,23 +24,27 @@ from PySide6.QtGui import QDesktopServices
 
 from favdesk.errors import LinkCancelled
 from favdesk.gui.bridge import Bridge, WorkerEvents, user_message
-from favdesk.gui.describe import can_sync, number, value
+from favdesk.gui.describe import HALTED, can_sync, number
 from favdesk.gui.poller import StatusPoller
 from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
 from favdesk.settings import Settings
+from favdesk.worker_events import WorkerListener, WorkerState
 
 if TYPE_CHECKING:
-    from favdesk.runtime import Runtime
+    from favdesk.accounts import Account
+    from favdesk.link import LinkResult
+    from favdesk.queue import EnqueueResult
+    from favdesk.runtime import Runtime, StatusSnapshot
     from favdesk.storage import StoredFile
 
 log = logging.getLogger(__name__)
 
 LINK_TIMEOUT = 300.0
 #: Opens the runtime (blocking): `opener(settings, listener) -> Runtime`.
-Opener = Callable[[Settings, Any], "Runtime"]
+Opener = Callable[[Settings, WorkerListener], "Runtime"]
 
 
-def default_opener(settings: Settings, listener: Any) -> Runtime:
+def default_opener(settings: Settings, listener: WorkerListener) -> Runtime:
     from favdesk.runtime import open_runtime
 
     return open_runtime(settings, listener=listener)
@@ -66,7 +70,9 @@ class AppController(QObject):
     #: the app may quit now (the worker stopped, or nothing was running)
     quit_ready = Signal()
 
-    def __init__(self, settings: Settings, opener: Opener = default_opener, parent=None) -> None:
+    def __init__(
+        self, settings: Settings, opener: Opener = default_opener, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
         self.opener = opener
@@ -190,10 +196,10 @@ class AppController(QObject):
             startup="ready",
             storage_description=runtime.storage_description,
             redis_where=runtime.redis_where,
-            worker=value(runtime.worker.state),
+            worker=runtime.worker.state,
         )
         self.load_accounts()
-        self.poller.update(ready=True, paused=self.state.worker == "paused")
+        self.poller.update(ready=True, paused=self.state.worker == WorkerState.PAUSED)
         self._call(lambda r: r.worker.start(), "start the worker")
 
     def _open_failed(self, error: BaseException) -> None:
@@ -298,7 +304,7 @@ class AppController(QObject):
     def load_accounts(self) -> None:
         self._call(lambda r: tuple(r.accounts.list()), "read the linked accounts", self._accounts)
 
-    def _accounts(self, accounts: tuple) -> None:
+    def _accounts(self, accounts: tuple[Account, ...]) -> None:
         known = {a.user_id for a in accounts}
         user_id = self.state.user_id
         if user_id not in known:
@@ -356,7 +362,7 @@ class AppController(QObject):
         if self._link_cancel is not None:
             self._link_cancel.set()
 
-    def _linked(self, result: Any, asked: datetime) -> None:
+    def _linked(self, result: LinkResult, asked: datetime) -> None:
         self._link_cancel = None
         account = result.account
         name = account.display_name or account.spotify_id
@@ -389,7 +395,7 @@ class AppController(QObject):
 
         asked = datetime.now(UTC)
 
-        def queued(result: Any) -> None:
+        def queued(result: EnqueueResult) -> None:
             notice = None if result.created else f"A sync is already queued (job {result.job_id})."
             other = self.state.notice if self.state.notice != self._sync_notice else None
             self._sync_notice = notice
@@ -413,7 +419,7 @@ class AppController(QObject):
 
     def resume(self) -> None:
         """Resume a paused worker, or start a stopped one."""
-        if self.state.worker == "stopped":
+        if self.state.worker == WorkerState.STOPPED:
             self._call(lambda r: r.worker.start(), "start the worker")
             return
         self._call(lambda r: r.worker.resume(), "resume the worker")
@@ -439,7 +445,7 @@ class AppController(QObject):
     def open_file(self, key: str) -> None:
         """Download a copy to a private temp folder and open it with the desktop's app for JSON."""
 
-        def write(runtime: Any) -> str:
+        def write(runtime: Runtime) -> str:
             folder = Path(tempfile.mkdtemp(prefix="favdesk-"))
             path = folder / Path(key).name
             path.write_bytes(runtime.download(key))
@@ -452,7 +458,7 @@ class AppController(QObject):
         self._call(write, "open the file", opened)
 
     def save_file(self, key: str, path: str) -> None:
-        def write(runtime: Any) -> str:
+        def write(runtime: Runtime) -> str:
             target = Path(path)
             temporary = target.with_name(f".{target.name}.part")
             temporary.write_bytes(runtime.download(key))
@@ -463,11 +469,11 @@ class AppController(QObject):
 
     # -- worker callbacks (already on the GUI thread) --------------------------------------
 
-    def _worker_state(self, state: str) -> None:
-        stopping = self.state.stopping if state in ("busy", "stopping") else None
-        self._update(worker=state, stopping=stopping)
-        self.poller.update(paused=state == "paused", busy=state in ("busy", "stopping"))
-        if self.quitting and state == "stopped":
+    def _worker_state(self, state: WorkerState) -> None:
+        busy = state in (WorkerState.BUSY, WorkerState.STOPPING)
+        self._update(worker=state, stopping=self.state.stopping if busy else None)
+        self.poller.update(paused=state == WorkerState.PAUSED, busy=busy)
+        if self.quitting and state == WorkerState.STOPPED:
             self.quit_ready.emit()
 
     def _job_started(self, job_id: str, user_id: str) -> None:
@@ -498,11 +504,12 @@ class AppController(QObject):
 
     # -- Redis reads ----------------------------------------------------------------------------
 
-    def _polled(self, snapshot: Any) -> None:
+    def _polled(self, snapshot: StatusSnapshot) -> None:
+        from rq.job import JobStatus  # loaded by the runtime that took the snapshot
+
         queued = self.state.queued_job
-        if queued is not None and any(
-            j.id == queued and value(j.state) in ("finished", "failed") for j in snapshot.jobs
-        ):
+        ended = (JobStatus.FINISHED, JobStatus.FAILED)
+        if queued is not None and any(j.id == queued and j.state in ended for j in snapshot.jobs):
             queued = None
         back = snapshot.redis.reachable and self.state.status_error is not None
         error = None if snapshot.redis.reachable else snapshot.redis.error or "no answer"
@@ -516,7 +523,7 @@ class AppController(QObject):
         A burst that hits a Redis error ends without retrying, so without this a queued (or
         recovered) job would wait for Sync now. A pause or stop by the user stands.
         """
-        if self.quitting or self.state.worker in ("paused", "stopped", "stopping"):
+        if self.quitting or self.state.worker in HALTED:
             return
         self._call(lambda r: r.worker.kick(), "restart the worker after the Redis outage")
 

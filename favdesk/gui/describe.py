@@ -1,17 +1,24 @@
 """Turns the dashboard's state into words, tones and icon looks; Qt-free so tests read it directly.
 
 Tones are "neutral", "ok", "busy", "warn" and "error"; widgets map them to palette-aware colours.
+`SyncState` and rq's `JobStatus` are imported in the functions that compare them: their modules
+load Redis and RQ, which the first paint must not wait for, and which the runtime that read the
+snapshot has loaded by then (tests/gui/test_run_app.py checks the first paint).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from favdesk.gui.state import Dashboard
+from favdesk.gui.state import Dashboard, JobOutcome, LiveJob
+from favdesk.worker_events import WorkerState
 
-#: What to do about each `error:<reason>` a sync can end with.
+if TYPE_CHECKING:
+    from favdesk.sync_status import Progress, SyncStatus
+
+#: What to do about each `error:<reason>` a sync can end with (keys: `SyncErrorReason` values).
 REMEDIES = {
     "reauth": "Spotify no longer accepts this link: press Link again to link the account again.",
     "auth": "Spotify refused favdesk's credentials: check the Client ID (and secret) in Settings, "
@@ -59,27 +66,24 @@ REMEDY_ACTIONS = {
 }
 #: Why a queued sync does not start, and the button that fixes it, by worker state.
 QUEUED_REMEDY = {
-    "paused": ("The worker is paused: press Resume to run the sync.", "resume"),
-    "stopped": ("The worker is stopped: press Start to run the sync.", "start"),
+    WorkerState.PAUSED: ("The worker is paused: press Resume to run the sync.", "resume"),
+    WorkerState.STOPPED: ("The worker is stopped: press Start to run the sync.", "start"),
 }
 WORKER_WORDS = {
-    "stopped": ("Stopped: no jobs run until you start it", "warn"),
-    "idle": ("Running, idle", "ok"),
-    "busy": ("Running a job", "busy"),
-    "waiting": ("Waiting for jobs from other apps", "ok"),
-    "paused": ("Paused: queued jobs wait until you resume", "warn"),
-    "stopping": ("Stopping after the current job...", "busy"),
+    WorkerState.STOPPED: ("Stopped: no jobs run until you start it", "warn"),
+    WorkerState.IDLE: ("Running, idle", "ok"),
+    WorkerState.BUSY: ("Running a job", "busy"),
+    WorkerState.WAITING: ("Waiting for jobs from other apps", "ok"),
+    WorkerState.PAUSED: ("Paused: queued jobs wait until you resume", "warn"),
+    WorkerState.STOPPING: ("Stopping after the current job...", "busy"),
 }
+#: Worker states in which no new job starts.
+HALTED = (WorkerState.PAUSED, WorkerState.STOPPED, WorkerState.STOPPING)
 #: What a stop does to the sync that is running, by the choice made (see `Dashboard.stopping`).
 STOPPING_WORDS = {
     "finish": "Stopping: the current sync finishes first, then no new ones start",
     "cancel": "Stopping: the current sync ends after the page it is fetching",
 }
-
-
-def value(state: Any) -> str:
-    """The string value of a str-Enum state (or of a plain string)."""
-    return str(getattr(state, "value", state) or "")
 
 
 def local(moment: datetime) -> datetime:
@@ -157,6 +161,13 @@ class SyncView:
     detail: str | None = None
 
 
+def user_progress(d: Dashboard) -> Progress | None:
+    """The selected user's progress as the last Redis read found it."""
+    if d.snapshot is None or d.user_id is None:
+        return None
+    return d.snapshot.progress.get(d.user_id)
+
+
 def last_success(d: Dashboard) -> datetime | None:
     """When the selected user's last sync succeeded: worker callback, job list or newest file."""
     if d.user_id is None:
@@ -165,13 +176,15 @@ def last_success(d: Dashboard) -> datetime | None:
     if d.outcome and d.outcome.ok and d.outcome.user_id == d.user_id:
         found.append(d.outcome.at)
     if d.snapshot is not None:
-        progress = d.snapshot.progress.get(d.user_id)
+        from rq.job import JobStatus
+
+        progress = user_progress(d)
         if progress is not None and progress.done_at:
             found.append(progress.done_at)
         found += [
             j.ended_at
             for j in d.snapshot.jobs
-            if j.user_id == d.user_id and value(j.state) == "finished" and j.ended_at
+            if j.user_id == d.user_id and j.state == JobStatus.FINISHED and j.ended_at
         ]
     found += [f.updated_at for f in d.files if f.updated_at]
     return max((local(moment) for moment in found), default=None)
@@ -192,56 +205,64 @@ def sync_view(d: Dashboard, now: datetime | None = None) -> SyncView:
             action="link",
         )
     if d.job is not None and d.job.user_id == d.user_id:
-        return _live_sync(d, last)
-    status = d.snapshot.syncs.get(d.user_id) if d.snapshot is not None else None
+        return _live_sync(d.job, last)
+    snapshot = d.snapshot
+    status = snapshot.syncs.get(d.user_id) if snapshot is not None else None
     outcome = d.outcome if d.outcome and d.outcome.user_id == d.user_id else None
     if d.queued_job is not None or _queued_in_snapshot(d, outcome):
-        hint, action = QUEUED_REMEDY.get(value(d.worker), (None, None))
+        hint, action = QUEUED_REMEDY.get(d.worker, (None, None))
         return SyncView("Queued", "busy", hint, last_success=last, action=action)
-    if outcome is not None and (status is None or outcome.at >= d.snapshot.taken_at):
+    if outcome is not None and (
+        snapshot is None or status is None or outcome.at >= snapshot.taken_at
+    ):
         return _outcome_sync(outcome, now, last)
     if status is not None:
         return _status_sync(d, status, done_at, now, last)
     return SyncView("Not synced yet" if done_at is None else "Idle", "neutral", last_success=last)
 
 
-def _queued_in_snapshot(d: Dashboard, outcome) -> bool:
+def _queued_in_snapshot(d: Dashboard, outcome: JobOutcome | None) -> bool:
     """A job of the user waits in the queue (say, re-queued by a stop) per a read newer than
     the worker's last word."""
     snapshot = d.snapshot
     if snapshot is None or (outcome is not None and outcome.at > snapshot.taken_at):
         return False
-    return any(j.user_id == d.user_id and value(j.state) == "queued" for j in snapshot.jobs)
+    from rq.job import JobStatus
+
+    return any(j.user_id == d.user_id and j.state == JobStatus.QUEUED for j in snapshot.jobs)
 
 
-def _live_sync(d: Dashboard, last: str) -> SyncView:
-    job = d.job
-    assert job is not None
+def _live_sync(job: LiveJob, last: str) -> SyncView:
     words = f"Syncing: {job.phase}" if job.phase else "Syncing"
     return SyncView(words, "busy", None, job.fetched, job.total, True, last)
 
 
-def _outcome_sync(outcome, now, last: str) -> SyncView:
+def _outcome_sync(outcome: JobOutcome, now: datetime | None, last: str) -> SyncView:
     if outcome.ok:
         return SyncView(f"Done at {clock(outcome.at, now)}", "ok", last_success=last)
     return _error_view(reason_of(outcome.error), None, last, outcome.error)
 
 
-def _status_sync(d: Dashboard, status, done_at, now, last: str) -> SyncView:
-    state = value(status.state)
-    if state == "syncing":
-        progress = d.snapshot.progress.get(d.user_id)
+def _status_sync(
+    d: Dashboard, status: SyncStatus, done_at: datetime | None, now: datetime | None, last: str
+) -> SyncView:
+    from favdesk.sync_status import SyncErrorReason, SyncState
+
+    if status.state == SyncState.SYNCING:
+        progress = user_progress(d)
         fetched = progress.fetched if progress else 0
         total = progress.total if progress else None
         words = f"Syncing: {progress.phase}" if progress and progress.phase else "Syncing"
         return SyncView(words, "busy", None, fetched, total, True, last)
-    if state == "done":
+    if status.state == SyncState.DONE:
         at = f" at {clock(done_at, now)}" if done_at else ""
         return SyncView(f"Done{at}", "ok", last_success=last)
-    if state == "error":
-        message = _failure_message(d) or f"Redis says: error:{status.reason or 'failed'}"
-        halted = value(d.worker) in ("paused", "stopped", "stopping")
-        return _error_view(reason_of(status.reason), status.resume_at, last, message, halted)
+    if status.state == SyncState.ERROR:
+        message = (
+            _failure_message(d) or f"Redis says: error:{status.reason or SyncErrorReason.FAILED}"
+        )
+        halted = d.worker in HALTED
+        return _error_view(status.reason_kind, status.resume_at, last, message, halted)
     return SyncView("Idle", "neutral", last_success=last)
 
 
@@ -249,8 +270,10 @@ def _failure_message(d: Dashboard) -> str | None:
     """The selected user's last failure in its own words: the worker's, else the job table's."""
     if d.outcome is not None and d.outcome.user_id == d.user_id and not d.outcome.ok:
         return d.outcome.error
+    from rq.job import JobStatus
+
     jobs = d.snapshot.jobs if d.snapshot is not None else []
-    failed = [j for j in jobs if j.user_id == d.user_id and value(j.state) == "failed"]
+    failed = [j for j in jobs if j.user_id == d.user_id and j.state == JobStatus.FAILED]
     return failed[0].error if failed else None
 
 
@@ -271,11 +294,11 @@ def _error_view(
     return SyncView(words, "error", help_text, last_success=last, action=action, detail=message)
 
 
-def worker_view(state: str, stopping: str | None = None) -> tuple[str, str]:
+def worker_view(state: WorkerState, stopping: str | None = None) -> tuple[str, str]:
     """The worker's state in words and tone; a stop in progress says what happens to the job."""
-    if value(state) == "stopping" and stopping in STOPPING_WORDS:
+    if state == WorkerState.STOPPING and stopping in STOPPING_WORDS:
         return STOPPING_WORDS[stopping], "busy"
-    return WORKER_WORDS.get(value(state), (value(state).capitalize() or "Unknown", "neutral"))
+    return WORKER_WORDS[state]
 
 
 def can_sync(d: Dashboard) -> bool:
@@ -318,10 +341,9 @@ def redis_activity(d: Dashboard) -> str:
     if d.poll.active and d.poll.interval:
         what = "retrying" if d.poll.failures else "reading the queue"
         senders.append(f"the dashboard is {what} every {d.poll.interval:g} s")
-    worker = value(d.worker)
-    if worker in ("busy", "stopping"):
+    if d.worker in (WorkerState.BUSY, WorkerState.STOPPING):
         senders.append("the worker is running a job")
-    elif worker == "waiting":
+    elif d.worker == WorkerState.WAITING:
         senders.append("the worker waits for jobs from other apps (a blocking read)")
     if senders:
         return "Polling: " + "; ".join(senders)
@@ -336,7 +358,7 @@ def status_line(d: Dashboard) -> str:
         return "favdesk could not start: open the dashboard"
     if d.job is not None:
         return f"Syncing: {number(d.job.fetched)} / {number(d.job.total)} songs"
-    if value(d.worker) == "paused":
+    if d.worker == WorkerState.PAUSED:
         return "Paused"
     view = sync_view(d)
     if view.tone == "error":
@@ -354,6 +376,6 @@ def tray_look(d: Dashboard) -> str:
         return "syncing"
     if d.startup == "failed" or sync_view(d).tone == "error":
         return "error"
-    if value(d.worker) in ("paused", "stopped"):
+    if d.worker in (WorkerState.PAUSED, WorkerState.STOPPED):
         return "paused"
     return "idle"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFileDialog,
     QFrame,
     QGridLayout,
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self._connect()
         self._restore_geometry()
-        self.render(controller.state)
+        self.show_state(controller.state)
 
     def _build(self) -> None:
         """Widgets in reading order, which is also the Tab order."""
@@ -160,7 +161,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         c = self.controller
-        c.changed.connect(self.render)
+        c.changed.connect(self.show_state)
         c.events.log_line.connect(self.log.append)
         c.file_saved.connect(lambda path: c.note(f"Saved a copy to {path}"))
         self.account.link_clicked.connect(c.link)
@@ -187,12 +188,12 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.ask_quit)
         self.about_action.triggered.connect(self._about)
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         """Show `d` everywhere: banners, cards, tabs and the title."""
         self.shown = d
         self._render_banners(d)
         for panel in (self.account, self.sync, self.worker, self.redis, self.queue, self.storage):
-            panel.render(d)
+            panel.show_state(d)
         self.refresh_action.setEnabled(d.ready)
         demo = " (demo mode)" if d.demo_mode else ""
         self.setWindowTitle(f"{status_line(d)}{demo}")  # the desktop adds " — favdesk"
@@ -263,9 +264,10 @@ class MainWindow(QMainWindow):
         )
         box.setObjectName(title.lower().replace(" ", "-"))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        actions = {box.addButton(label, role): act for label, role, act in choices}
+        added = [(box.addButton(label, role), act) for label, role, act in choices]
+        actions: dict[QAbstractButton, Callable[[], None]] = dict(added)
         box.addButton("&Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(next(iter(actions)))
+        box.setDefaultButton(added[0][0])
         box.finished.connect(lambda _result: actions.get(box.clickedButton(), _nothing)())
         box.open()
 
@@ -301,20 +303,20 @@ class MainWindow(QMainWindow):
                 "favdesk keeps running", "favdesk is still in the tray; Quit is in its menu."
             )
 
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self.controller.set_window_visible(True)
 
-    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         super().hideEvent(event)
         self.controller.set_window_visible(False)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         """Minimised counts as hidden (nothing is polled); a new palette re-tints the banners."""
         super().changeEvent(event)
-        if event.type() == event.Type.WindowStateChange:
+        if event.type() == QEvent.Type.WindowStateChange:
             self.controller.set_window_visible(self.isVisible() and not self.isMinimized())
-        elif event.type() == event.Type.PaletteChange:
+        elif event.type() == QEvent.Type.PaletteChange:
             self._render_banners(self.shown)
 
     def show_dashboard(self) -> None:

@@ -120,7 +120,7 @@ class StatusPoller(QObject):
         if changed:
             self.plan = plan
             self.plan_changed.emit(plan)
-        if not plan.active:
+        if not plan.active or plan.interval is None:
             self._timer.stop()
         elif not self._in_flight and (changed or rearm or not self._timer.isActive()):
             self._timer.start(round(plan.interval * 1000))

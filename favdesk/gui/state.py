@@ -1,14 +1,23 @@
 """The dashboard's state as one immutable value: the controller replaces it, widgets render it.
 
 Qt-free, so tests build any state from plain data and the window renders it without a runtime.
-Core values (accounts, snapshots, files) are kept as the core returns them.
+Core values (accounts, snapshots, files) are kept as the core returns them; their types are
+imported for the type checker only (the snapshot's module loads Redis and RQ, which the runtime
+loads off the GUI thread).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+from favdesk.worker_events import WorkerState
+
+if TYPE_CHECKING:
+    from favdesk.accounts import Account
+    from favdesk.runtime import StatusSnapshot
+    from favdesk.storage import StoredFile
 
 Startup = Literal["starting", "ready", "failed"]
 
@@ -64,20 +73,20 @@ class Dashboard:
     demo_mode: bool = False
     storage_description: str = ""
     redis_where: str = ""
-    accounts: tuple[Any, ...] = ()
+    accounts: tuple[Account, ...] = ()
     user_id: str | None = None
     link: LinkState = field(default_factory=LinkState)
-    worker: str = "stopped"
+    worker: WorkerState = WorkerState.STOPPED
     wait_for_other_jobs: bool = False
     job: LiveJob | None = None
     #: A stop asked for while a job ran: "finish" it first, or "cancel" it between pages.
     stopping: Literal["finish", "cancel"] | None = None
     queued_job: str | None = None
     outcome: JobOutcome | None = None
-    snapshot: Any | None = None
+    snapshot: StatusSnapshot | None = None
     status_error: str | None = None
     poll: PollPlan = field(default_factory=PollPlan)
-    files: tuple[Any, ...] = ()
+    files: tuple[StoredFile, ...] = ()
     files_error: str | None = None
     notice: str | None = None
     pending: frozenset[str] = frozenset()
@@ -87,6 +96,6 @@ class Dashboard:
         return self.startup == "ready"
 
     @property
-    def account(self) -> Any | None:
+    def account(self) -> Account | None:
         """The selected account (the one Sync now and Storage act on)."""
         return next((a for a in self.accounts if a.user_id == self.user_id), None)

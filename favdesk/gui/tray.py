@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from favdesk.gui.describe import can_sync, status_line, tray_look, value
+from favdesk.gui.describe import can_sync, status_line, tray_look
 from favdesk.gui.icons import tray_icon
 from favdesk.gui.state import Dashboard
+from favdesk.worker_events import WorkerState
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,11 @@ class MenuEntry:
 
 def pause_entry(d: Dashboard) -> MenuEntry:
     """One item for Pause / Resume / Start whose label follows the worker's state."""
-    state = value(d.worker)
-    if state == "paused":
+    if d.worker == WorkerState.PAUSED:
         return MenuEntry("toggle", "Resume", d.ready)
-    if state == "stopped":
+    if d.worker == WorkerState.STOPPED:
         return MenuEntry("toggle", "Start worker", d.ready)
-    return MenuEntry("toggle", "Pause", d.ready and state != "stopping")
+    return MenuEntry("toggle", "Pause", d.ready and d.worker != WorkerState.STOPPING)
 
 
 def sync_entry(d: Dashboard) -> MenuEntry:
@@ -71,7 +71,7 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(self)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
-        self.render(self.state)
+        self.show_state(self.state)
         self.rebuild()
 
     def show(self) -> bool:
@@ -80,7 +80,7 @@ class Tray(QObject):
             self.icon.show()
         return self.available
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         self.state = d
         self.icon.setIcon(tray_icon(tray_look(d)))
         self.icon.setToolTip(f"favdesk: {status_line(d)}")
@@ -100,7 +100,7 @@ class Tray(QObject):
     def choose(self, key: str) -> None:
         """Carry out a menu entry by its key."""
         if key == "toggle":
-            paused_or_stopped = value(self.state.worker) in ("paused", "stopped")
+            paused_or_stopped = self.state.worker in (WorkerState.PAUSED, WorkerState.STOPPED)
             (self.resume_requested if paused_or_stopped else self.pause_requested).emit()
             return
         signals = {

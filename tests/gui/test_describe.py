@@ -9,6 +9,9 @@ import pytest
 from rq.job import JobStatus
 
 from favdesk.gui.describe import (
+    REASON_WORDS,
+    REMEDIES,
+    REMEDY_ACTIONS,
     clock,
     redis_activity,
     redis_view,
@@ -19,10 +22,12 @@ from favdesk.gui.describe import (
     worker_view,
 )
 from favdesk.gui.state import Dashboard, JobOutcome, LiveJob, PollPlan
+from favdesk.sync_status import SyncErrorReason
+from favdesk.worker_events import WorkerState
 from tests.gui import samples
 
 READY = Dashboard(
-    startup="ready", accounts=(samples.account(),), user_id="demo-listener", worker="idle"
+    startup="ready", accounts=(samples.account(),), user_id="demo-listener", worker=WorkerState.IDLE
 )
 
 
@@ -90,7 +95,7 @@ def test_last_success_comes_from_the_newest_evidence():
 
 
 def test_queued_sync_behind_a_paused_worker_says_to_resume():
-    view = sync_view(replace(READY, queued_job="ingest-demo-listener", worker="paused"))
+    view = sync_view(replace(READY, queued_job="ingest-demo-listener", worker=WorkerState.PAUSED))
     assert view.words == "Queued"
     assert "Resume" in view.remedy
     assert view.action == "resume"
@@ -110,19 +115,21 @@ def test_redis_unreachable_shows_the_reason():
 
 
 def test_redis_activity_says_polling_or_quiet():
-    polling = replace(READY, poll=PollPlan(True, 30.0, "visible"), worker="idle")
+    polling = replace(READY, poll=PollPlan(True, 30.0, "visible"), worker=WorkerState.IDLE)
     assert redis_activity(polling) == "Polling: the dashboard is reading the queue every 30 s"
-    paused = replace(READY, poll=PollPlan(False, None, "the worker is paused"), worker="paused")
+    paused = replace(
+        READY, poll=PollPlan(False, None, "the worker is paused"), worker=WorkerState.PAUSED
+    )
     assert redis_activity(paused) == (
         "Quiet: favdesk sends Redis no commands (the worker is paused)"
     )
-    waiting = replace(paused, worker="waiting")
+    waiting = replace(paused, worker=WorkerState.WAITING)
     assert "blocking read" in redis_activity(waiting)
 
 
 def test_tray_look_follows_the_state():
     assert tray_look(READY) == "idle"
-    assert tray_look(replace(READY, worker="paused")) == "paused"
+    assert tray_look(replace(READY, worker=WorkerState.PAUSED)) == "paused"
     assert tray_look(replace(READY, job=LiveJob("j", "demo-listener"))) == "syncing"
     failed = samples.snapshot(sync="error", reason="network")
     assert tray_look(replace(READY, snapshot=failed)) == "error"
@@ -140,18 +147,18 @@ def test_a_job_requeued_by_a_stop_shows_as_queued_once_redis_says_so():
     waiting = [samples.job(state=JobStatus.QUEUED, tracks=None)]
     before = samples.snapshot(jobs=waiting, taken_at=samples.NOW - timedelta(seconds=1))
     after = samples.snapshot(jobs=waiting, taken_at=samples.NOW + timedelta(seconds=1))
-    stopped = replace(READY, worker="stopped", outcome=cancelled)
+    stopped = replace(READY, worker=WorkerState.STOPPED, outcome=cancelled)
     assert sync_view(replace(stopped, snapshot=before)).words == "Error: stopped before it finished"
     view = sync_view(replace(stopped, snapshot=after))
     assert (view.words, view.action) == ("Queued", "start")
 
 
 def test_a_stop_says_whether_the_running_sync_finishes_or_is_cancelled():
-    finish, _tone = worker_view("stopping", "finish")
-    cancel, _tone = worker_view("stopping", "cancel")
+    finish, _tone = worker_view(WorkerState.STOPPING, "finish")
+    cancel, _tone = worker_view(WorkerState.STOPPING, "cancel")
     assert finish == "Stopping: the current sync finishes first, then no new ones start"
     assert cancel == "Stopping: the current sync ends after the page it is fetching"
-    assert worker_view("stopping")[0] == "Stopping after the current job..."
+    assert worker_view(WorkerState.STOPPING)[0] == "Stopping after the current job..."
 
 
 def test_an_expired_link_is_the_status_line_when_nothing_failed():
@@ -159,10 +166,14 @@ def test_an_expired_link_is_the_status_line_when_nothing_failed():
     assert status_line(d) == "The Spotify link expired: link again"
 
 
-@pytest.mark.parametrize("worker", ["paused", "stopped"])
+@pytest.mark.parametrize("worker", [WorkerState.PAUSED, WorkerState.STOPPED])
 def test_rate_limit_with_the_worker_halted_says_to_press_resume(worker):
     resume = samples.NOW + timedelta(hours=2)
     snapshot = samples.snapshot(sync="error", reason="ratelimited", resume_at=resume)
     view = sync_view(replace(READY, snapshot=snapshot, worker=worker))
     assert f"press Resume; it then continues at {clock(resume)}" in view.remedy
     assert "by itself" not in view.remedy
+
+
+def test_every_reason_the_dashboard_explains_is_one_favdesk_writes():
+    assert {*REMEDIES, *REASON_WORDS, *REMEDY_ACTIONS} <= set(SyncErrorReason)

@@ -14,6 +14,7 @@ from rq.job import JobStatus
 
 from favdesk.gui.settings_dialog import SettingsDialog
 from favdesk.gui.state import Dashboard, LinkState, LiveJob
+from favdesk.worker_events import WorkerState
 from tests.gui import samples
 from tests.gui.test_window_states import READY
 
@@ -37,9 +38,13 @@ STATES = {
             sync="error", jobs=[samples.job(state=JobStatus.FAILED, error="boom")]
         ),
     ),
-    "queued behind a paused worker": replace(READY, worker="paused", queued_job="ingest-x"),
-    "queued behind a stopped worker": replace(READY, worker="stopped", queued_job="ingest-x"),
-    "syncing": replace(READY, worker="busy", job=LiveJob("j", "demo-listener", 5, 10)),
+    "queued behind a paused worker": replace(
+        READY, worker=WorkerState.PAUSED, queued_job="ingest-x"
+    ),
+    "queued behind a stopped worker": replace(
+        READY, worker=WorkerState.STOPPED, queued_job="ingest-x"
+    ),
+    "syncing": replace(READY, worker=WorkerState.BUSY, job=LiveJob("j", "demo-listener", 5, 10)),
 }
 
 
@@ -75,7 +80,7 @@ def clashes(found: list[tuple[str, str]]) -> list[list[str]]:
 @pytest.mark.parametrize("name", list(STATES))
 def test_no_two_visible_controls_share_an_alt_letter(window, name):
     for tab in range(window.tabs.count()):
-        window.render(STATES[name])
+        window.show_state(STATES[name])
         window.tabs.setCurrentIndex(tab)
         found = visible_mnemonics(window)
         assert clashes(found) == [], f"{name}, tab {window.tabs.tabText(tab)}"
@@ -83,7 +88,7 @@ def test_no_two_visible_controls_share_an_alt_letter(window, name):
 
 
 def test_every_visible_button_has_an_alt_letter_or_a_shortcut(window):
-    window.render(READY)
+    window.show_state(READY)
     for tab in range(window.tabs.count()):
         window.tabs.setCurrentIndex(tab)
         for button in [b for b in window.findChildren(QPushButton) if b.isVisible()]:
@@ -123,7 +128,7 @@ def _name(widget: QWidget) -> str:
 
 
 def test_tab_follows_the_reading_order_and_leaves_the_tables(window):
-    window.render(READY)
+    window.show_state(READY)
     window.tabs.tabBar().setAccessibleName("Sections")
     assert focus_chain(window, "S&ettings...") == [
         "S&ettings...",  # the demo banner at the top
@@ -139,7 +144,7 @@ def test_tab_follows_the_reading_order_and_leaves_the_tables(window):
 
 
 def test_tab_moves_through_the_log_and_out_of_it(window):
-    window.render(READY)
+    window.show_state(READY)
     window.tabs.setCurrentWidget(window.log)
     window.log.append("[spotify-ingest] page 1 of 3")
     chain = focus_chain(window, "S&ettings...")
@@ -147,7 +152,7 @@ def test_tab_moves_through_the_log_and_out_of_it(window):
 
 
 def test_alt_letters_press_buttons_and_switch_tabs(qtbot, window):
-    window.render(READY)
+    window.show_state(READY)
     window.activateWindow()
     assert QTest.qWaitForWindowActive(window)
     with qtbot.waitSignal(window.worker.pause_clicked):
@@ -160,7 +165,7 @@ def test_alt_letters_press_buttons_and_switch_tabs(qtbot, window):
 
 @pytest.mark.parametrize("keys", ["Ctrl+R", "F5"])
 def test_refresh_shortcuts(qtbot, window, keys):
-    window.render(READY)
+    window.show_state(READY)
     window.activateWindow()
     assert QTest.qWaitForWindowActive(window)
     with qtbot.waitSignal(window.refresh_action.triggered):
@@ -168,7 +173,7 @@ def test_refresh_shortcuts(qtbot, window, keys):
 
 
 def test_ctrl_q_quits_and_ctrl_comma_opens_settings(qtbot, window):
-    window.render(READY)
+    window.show_state(READY)
     window.activateWindow()
     assert QTest.qWaitForWindowActive(window)
     with qtbot.waitSignal(window.settings_requested):

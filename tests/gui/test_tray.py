@@ -6,10 +6,11 @@ from dataclasses import replace
 
 from favdesk.gui.state import Dashboard, LiveJob
 from favdesk.gui.tray import Tray, menu_entries
+from favdesk.worker_events import WorkerState
 from tests.gui import samples
 
 READY = Dashboard(
-    startup="ready", accounts=(samples.account(),), user_id="demo-listener", worker="idle"
+    startup="ready", accounts=(samples.account(),), user_id="demo-listener", worker=WorkerState.IDLE
 )
 
 
@@ -22,15 +23,17 @@ def test_menu_has_status_sync_toggle_open_quit():
 
 
 def test_pause_item_label_follows_the_worker():
-    assert labels(replace(READY, worker="paused"))[2] == "Resume"
-    assert labels(replace(READY, worker="stopped"))[2] == "Start worker"
-    assert labels(replace(READY, worker="busy"))[2] == "Pause"
-    stopping = menu_entries(replace(READY, worker="stopping"))[2]
+    assert labels(replace(READY, worker=WorkerState.PAUSED))[2] == "Resume"
+    assert labels(replace(READY, worker=WorkerState.STOPPED))[2] == "Start worker"
+    assert labels(replace(READY, worker=WorkerState.BUSY))[2] == "Pause"
+    stopping = menu_entries(replace(READY, worker=WorkerState.STOPPING))[2]
     assert (stopping.label, stopping.enabled) == ("Pause", False)
 
 
 def test_status_line_shows_progress_and_sync_is_off_while_running():
-    d = replace(READY, worker="busy", job=LiveJob("j", "demo-listener", 1_500, 10_000, "fetching"))
+    d = replace(
+        READY, worker=WorkerState.BUSY, job=LiveJob("j", "demo-listener", 1_500, 10_000, "fetching")
+    )
     entries = menu_entries(d)
     assert entries[0].label == "Syncing: 1,500 / 10,000 songs"
     assert not entries[0].enabled
@@ -39,7 +42,7 @@ def test_status_line_shows_progress_and_sync_is_off_while_running():
 
 def test_menu_is_rebuilt_from_the_latest_state_when_it_opens(qtbot):
     tray = Tray()
-    tray.render(replace(READY, worker="paused"))
+    tray.show_state(replace(READY, worker=WorkerState.PAUSED))
     tray.menu.aboutToShow.emit()
     texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
     assert texts == ["Paused", "Sync now", "Resume", "Open dashboard", "Quit"]
@@ -49,10 +52,10 @@ def test_menu_is_rebuilt_from_the_latest_state_when_it_opens(qtbot):
 
 def test_toggle_item_pauses_or_resumes_by_state(qtbot):
     tray = Tray()
-    tray.render(READY)
+    tray.show_state(READY)
     with qtbot.waitSignal(tray.pause_requested):
         tray.choose("toggle")
-    tray.render(replace(READY, worker="paused"))
+    tray.show_state(replace(READY, worker=WorkerState.PAUSED))
     tray.rebuild()
     toggle = next(a for a in tray.menu.actions() if a.data() == "toggle")
     with qtbot.waitSignal(tray.resume_requested):
@@ -72,7 +75,7 @@ def test_an_expired_link_offers_link_again_instead_of_sync_now(qtbot):
     entry = menu_entries(expired)[1]
     assert (entry.key, entry.label, entry.enabled) == ("link", "Link Spotify again...", True)
     tray = Tray()
-    tray.render(expired)
+    tray.show_state(expired)
     with qtbot.waitSignal(tray.link_requested):
         tray.choose("link")
     tray.close()

@@ -24,6 +24,7 @@ from favdesk.gui.main_window import DEFAULT_SIZE, MainWindow, fitting
 from favdesk.gui.panels.common import TONES, tone_colour
 from favdesk.gui.panels.logview import MAX_LINES
 from favdesk.gui.state import Dashboard, LinkState, LiveJob, PollPlan
+from favdesk.worker_events import WorkerState
 from tests.gui import samples
 
 READY = Dashboard(
@@ -33,7 +34,7 @@ READY = Dashboard(
     redis_where="unix:///run/favdesk/redis.sock db 0",
     accounts=(samples.account(),),
     user_id="demo-listener",
-    worker="idle",
+    worker=WorkerState.IDLE,
     snapshot=samples.snapshot(sync="done"),
     files=(samples.stored_file("2026-11-28", 47_102), samples.stored_file()),
     poll=PollPlan(True, 30.0, "visible"),
@@ -41,7 +42,7 @@ READY = Dashboard(
 
 
 def show(window, state, screenshot, name):
-    window.render(state)
+    window.show_state(state)
     screenshot(window, name)
 
 
@@ -81,7 +82,7 @@ def test_waiting_for_the_browser_shows_the_url_and_cancel(window, screenshot):
 
 def test_syncing_shows_progress_and_blocks_a_second_sync(window, screenshot):
     job = LiveJob("ingest-demo-listener", "demo-listener", 50, 120, "fetching")
-    state = replace(READY, worker="busy", job=job, poll=PollPlan(True, 5.0, "visible"))
+    state = replace(READY, worker=WorkerState.BUSY, job=job, poll=PollPlan(True, 5.0, "visible"))
     show(window, state, screenshot, "05-syncing")
     bar = window.sync.progress
     assert (bar.value(), bar.maximum(), bar.text()) == (50, 120, "50 / 120 songs")
@@ -92,7 +93,7 @@ def test_syncing_shows_progress_and_blocks_a_second_sync(window, screenshot):
 
 
 def test_progress_before_the_total_is_known_is_a_busy_bar(window):
-    window.render(replace(READY, worker="busy", job=LiveJob("j", "demo-listener")))
+    window.show_state(replace(READY, worker=WorkerState.BUSY, job=LiveJob("j", "demo-listener")))
     assert window.sync.progress.maximum() == 0
 
 
@@ -148,7 +149,9 @@ def test_redis_unreachable_says_why(window, screenshot):
 
 
 def test_paused_offers_resume_and_is_quiet(window, screenshot):
-    state = replace(READY, worker="paused", poll=PollPlan(False, None, "the worker is paused"))
+    state = replace(
+        READY, worker=WorkerState.PAUSED, poll=PollPlan(False, None, "the worker is paused")
+    )
     show(window, state, screenshot, "10-paused")
     assert window.worker.status.words.startswith("Paused")
     assert window.worker.resume.isEnabled() and not window.worker.pause.isEnabled()
@@ -161,7 +164,7 @@ def test_failed_jobs_can_be_retried_or_deleted(window, qtbot, screenshot):
         samples.job("ingest-b", JobStatus.FINISHED, 120, None, "b"),
     ]
     counts = {"queued": 0, "started": 0, "finished": 1, "failed": 1, "deferred": 0, "scheduled": 0}
-    window.render(replace(READY, snapshot=samples.snapshot(jobs=jobs, counts=counts)))
+    window.show_state(replace(READY, snapshot=samples.snapshot(jobs=jobs, counts=counts)))
     panel = window.queue
     assert panel.counts["failed"].text() == "Failed: 1"
     panel.table.selectRow(1)
@@ -200,9 +203,11 @@ STATUS_WIDGETS = (QLabel, QProgressBar, QAbstractItemView, QPlainTextEdit)
 
 
 def test_every_status_widget_has_an_accessible_name(window):
-    syncing = replace(READY, worker="busy", job=LiveJob("j", "demo-listener", 5, 10, "fetching"))
+    syncing = replace(
+        READY, worker=WorkerState.BUSY, job=LiveJob("j", "demo-listener", 5, 10, "fetching")
+    )
     for state in (BUSY_WITH_ERRORS, syncing):
-        window.render(state)
+        window.show_state(state)
         for tab in range(window.tabs.count()):
             window.tabs.setCurrentIndex(tab)
             shown = [
@@ -222,7 +227,7 @@ def test_every_status_widget_has_an_accessible_name(window):
 
 
 def test_status_lines_say_their_state_to_screen_readers_and_buttons_take_focus(window):
-    window.render(READY)
+    window.show_state(READY)
     for name in ("Sync status", "Worker state", "Redis reachability", "Link state"):
         labels = [w for w in window.findChildren(QLabel) if w.accessibleName() == name]
         assert labels, name
@@ -283,7 +288,7 @@ def test_a_dark_system_palette_re_tints_the_whole_window(qtbot, window, screensh
     original = QApplication.palette()
     QApplication.setPalette(dark_palette())
     try:
-        window.render(BUSY_WITH_ERRORS)
+        window.show_state(BUSY_WITH_ERRORS)
         screenshot(window, "12-dark-palette")
         assert TONES["error"][1] in window.sync.status.text()
         assert TONES["ok"][1] in window.redis.status.text()
@@ -317,7 +322,7 @@ def test_closing_with_a_tray_keeps_running_in_it(qtbot, window):
 
 
 def test_closing_without_a_tray_quits_at_once_when_nothing_runs(qtbot, window):
-    window.render(READY)
+    window.show_state(READY)
     with qtbot.waitSignal(window.controller.quit_ready):
         window.close()
 

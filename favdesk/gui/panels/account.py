@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from favdesk.gui.describe import can_sync
 from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
 
+if TYPE_CHECKING:
+    from favdesk.accounts import Account
 
-def link_state(account) -> tuple[str, str]:
+
+def link_state(account: Account) -> tuple[str, str]:
     """An account's link state in words and tone."""
     if account.needs_relink:
         return "needs re-linking", "error"
@@ -23,7 +28,7 @@ class AccountPanel(Card):
     sync_clicked = Signal()
     user_selected = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Account", parent)
         self.status = StatusLabel("Link state", self)
         self.accounts = QListWidget(self)
@@ -40,7 +45,7 @@ class AccountPanel(Card):
         stack(self, self.status, self.accounts, self.waiting, self.message, buttons, None)
         self._rendering = False
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         self._render_accounts(d)
         account = d.account
         if not d.ready:
@@ -96,12 +101,12 @@ class AccountPanel(Card):
         frame = 2 * self.accounts.frameWidth()
         self.accounts.setFixedHeight(rows * self.accounts.fontMetrics().height() * 3 // 2 + frame)
 
-    def _selected(self, item: QListWidgetItem | None, _previous) -> None:
+    def _selected(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if item is not None and not self._rendering:
             self.user_selected.emit(item.data(Qt.ItemDataRole.UserRole))
 
 
-def _account_label(account) -> str:
+def _account_label(account: Account) -> str:
     words, _tone = link_state(account)
     name = account.display_name or account.spotify_id
     return f"{name} ({account.spotify_id}, user {account.user_id}): {words}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, SignalInstance
+from PySide6.QtCore import QEvent, Qt, SignalInstance
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,15 +35,14 @@ SELECTABLE = (
 
 def is_dark(palette: QPalette) -> bool:
     """Dark palette: text lighter than the window (Vorta's `uses_dark_mode`)."""
-    return (
-        palette.color(QPalette.WindowText).lightness() > palette.color(QPalette.Window).lightness()
-    )
+    text = palette.color(QPalette.ColorRole.WindowText)
+    return text.lightness() > palette.color(QPalette.ColorRole.Window).lightness()
 
 
 def tone_colour(tone: str, palette: QPalette) -> QColor:
     """A colour for `tone` that reads well on the current palette; neutral is the text colour."""
     if tone not in TONES:
-        return palette.color(QPalette.WindowText)
+        return palette.color(QPalette.ColorRole.WindowText)
     light, dark = TONES[tone]
     return QColor(dark if is_dark(palette) else light)
 
@@ -77,10 +76,10 @@ class StatusLabel(QLabel):
         self.setAccessibleDescription(words)
         self.setToolTip(words)
 
-    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         """Re-tint when the system palette switches between light and dark."""
         super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange and self.words:
+        if event.type() == QEvent.Type.PaletteChange and self.words:
             self.show_status(self.words, self.tone)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFormLayout
+from PySide6.QtWidgets import QFormLayout, QWidget
 
 from favdesk.gui.describe import clock, redis_view
 from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
@@ -13,7 +13,7 @@ from favdesk.gui.state import Dashboard
 class RedisPanel(Card):
     refresh_clicked = Signal()
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Redis", parent)
         self.status = StatusLabel("Redis reachability", self)
         self.where = wrapped(accessible_name="Redis location", parent=self)
@@ -31,7 +31,7 @@ class RedisPanel(Card):
         form.addRow("Last read:", self.read_at)
         stack(self, self.status, form, row(None, self.refresh), None)
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         view = redis_view(d)
         self.status.show_status(view.words, view.tone)
         self.where.setText(view.where)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTableWidgetItem, QWidget
 
 from favdesk.gui.describe import clock, size
 from favdesk.gui.panels.common import button, row, rows_table, stack, wrapped
 from favdesk.gui.state import Dashboard
+
+if TYPE_CHECKING:
+    from favdesk.storage import StoredFile
 
 COLUMNS = ("Date", "Size", "Updated", "Key")
 
@@ -18,7 +23,7 @@ class StoragePanel(QWidget):
     save_clicked = Signal(str, str)
     refresh_clicked = Signal()
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Storage")
         self.where = wrapped(accessible_name="Storage backend", parent=self)
@@ -32,10 +37,10 @@ class StoragePanel(QWidget):
         tip = "List the files again (Ctrl+R refreshes everything)"
         self.refresh = button("Refresh files", self, self.refresh_clicked, tip)
         stack(self, self.where, self.table, row(None, self.open, self.save, self.refresh))
-        self._files: tuple = ()
+        self._files: tuple[StoredFile, ...] = ()
         self._selection_changed()
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         where = d.storage_description or "the configured storage"
         if d.files_error:
             self.where.setText(f"Could not list the files in {where}: {d.files_error}")
@@ -48,7 +53,7 @@ class StoragePanel(QWidget):
         if d.files != self._files:
             self._render_files(d.files)
 
-    def _render_files(self, files: tuple) -> None:
+    def _render_files(self, files: tuple[StoredFile, ...]) -> None:
         keep = self.selected_key()
         self._files = files
         self.table.setRowCount(len(files))
@@ -61,7 +66,7 @@ class StoragePanel(QWidget):
                 self.table.selectRow(row_number)
         self._selection_changed()
 
-    def selected_file(self):
+    def selected_file(self) -> StoredFile | None:
         rows = self.table.selectionModel().selectedRows()
         return self._files[rows[0].row()] if rows else None
 

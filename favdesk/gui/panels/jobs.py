@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
-from favdesk.gui.describe import clock, duration, number, value
+from favdesk.gui.describe import clock, duration, number
 from favdesk.gui.panels.common import button, row, rows_table, selectable, stack
 from favdesk.gui.state import Dashboard
+
+if TYPE_CHECKING:
+    from favdesk.queue_status import JobInfo
 
 STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
 COLUMNS = ("Job", "User", "State", "When", "Duration", "Songs", "Error")
@@ -18,7 +23,7 @@ class QueuePanel(QWidget):
     retry_clicked = Signal(str)
     delete_clicked = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Queue")
         self.counts = {state: selectable(QLabel(self)) for state in STATES}
@@ -37,7 +42,7 @@ class QueuePanel(QWidget):
         self._shown: object | None = None
         self._selection_changed()
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         snapshot = d.snapshot
         if snapshot is self._shown and self.table.rowCount():
             return  # unchanged: progress updates re-render often during an import
@@ -47,9 +52,9 @@ class QueuePanel(QWidget):
             label.setText(f"{state.capitalize()}: {number(counts.get(state)) if counts else '-'}")
         self._render_jobs(list(snapshot.jobs) if snapshot is not None else [])
 
-    def _render_jobs(self, jobs: list) -> None:
+    def _render_jobs(self, jobs: list[JobInfo]) -> None:
         keep = self.selected_job()
-        self._failed = {job.id for job in jobs if value(job.state) == "failed"}
+        self._failed = _failed_ids(jobs)
         self.table.setRowCount(len(jobs))
         for row_number, job in enumerate(jobs):
             for column, text in enumerate(_cells(job)):
@@ -65,7 +70,8 @@ class QueuePanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        item = self.table.item(rows[0].row(), 0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
     def _job(self) -> str:
         return self.selected_job() or ""
@@ -76,13 +82,21 @@ class QueuePanel(QWidget):
         self.delete.setEnabled(failed)
 
 
-def _cells(job) -> tuple[str, ...]:
+def _failed_ids(jobs: list[JobInfo]) -> set[str]:
+    if not jobs:
+        return set()
+    from rq.job import JobStatus  # loaded by the runtime that read the jobs
+
+    return {job.id for job in jobs if job.state == JobStatus.FAILED}
+
+
+def _cells(job: JobInfo) -> tuple[str, ...]:
     when = job.ended_at or job.started_at or job.enqueued_at
     tracks = "" if job.tracks is None else number(job.tracks)
     return (
         job.id,
         job.user_id or "",
-        value(job.state),
+        job.state.value,
         clock(when) if when else "",
         duration(job.duration),
         tracks,

@@ -11,7 +11,7 @@ MAX_LINES = 2000
 
 
 class LogPanel(QWidget):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Worker log")
         self.text = QPlainTextEdit(self)

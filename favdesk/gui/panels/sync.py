@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QProgressBar
+from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
 from favdesk.gui.describe import number, sync_view
 from favdesk.gui.panels.common import (
@@ -32,7 +32,7 @@ class SyncPanel(Card):
     #: one of ACTION_LABELS' keys
     action_clicked = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Sync", parent)
         self.status = StatusLabel("Sync status", self)
         self.remedy = wrapped(accessible_name="What to do", parent=self)
@@ -46,7 +46,7 @@ class SyncPanel(Card):
         bottom = row(self.last, None, self.action)
         stack(self, self.status, self.progress, self.detail, self.remedy, bottom, None)
 
-    def render(self, d: Dashboard) -> None:
+    def show_state(self, d: Dashboard) -> None:
         view = sync_view(d)
         self.status.show_status(view.words, view.tone)
         self.remedy.setText(view.remedy or "")

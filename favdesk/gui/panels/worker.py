@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
 
-from favdesk.gui.describe import value, worker_view
+from favdesk.gui.describe import worker_view
 from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
+from favdesk.worker_events import WorkerState
 
-RUNNING = ("idle", "busy", "waiting")
+RUNNING = (WorkerState.IDLE, WorkerState.BUSY, WorkerState.WAITING)
+RESUMABLE = (WorkerState.PAUSED, WorkerState.STOPPED)
 STOP_TIP = (
     "Stop the worker. With a sync running you choose: let it finish, or cancel it between "
     "pages (the pages fetched so far are kept and the next sync resumes from there)."
@@ -20,7 +23,7 @@ class WorkerPanel(Card):
     resume_clicked = Signal()
     stop_clicked = Signal()
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Worker", parent)
         self.status = StatusLabel("Worker state", self)
         self.detail = wrapped(accessible_name="Worker detail", parent=self)
@@ -31,26 +34,26 @@ class WorkerPanel(Card):
         buttons = row(self.pause, self.resume, self.stop, None)
         stack(self, self.status, self.detail, buttons, None)
 
-    def render(self, d: Dashboard) -> None:
-        state = value(d.worker)
+    def show_state(self, d: Dashboard) -> None:
+        state = d.worker
         if not d.ready:
             self.status.show_status("Not started yet", "neutral")
         else:
             self.status.show_status(*worker_view(state, d.stopping))
         self.detail.setText(_detail(d, state))
         self.pause.setEnabled(d.ready and state in RUNNING)
-        self.resume.setEnabled(d.ready and state in ("paused", "stopped"))
-        self.resume.setText("Sta&rt" if state == "stopped" else "&Resume")
-        self.stop.setEnabled(d.ready and state in (*RUNNING, "paused"))
+        self.resume.setEnabled(d.ready and state in RESUMABLE)
+        self.resume.setText("Sta&rt" if state == WorkerState.STOPPED else "&Resume")
+        self.stop.setEnabled(d.ready and state in (*RUNNING, WorkerState.PAUSED))
 
 
-def _detail(d: Dashboard, state: str) -> str:
-    if state == "stopping" and d.stopping == "cancel":
+def _detail(d: Dashboard, state: WorkerState) -> str:
+    if state == WorkerState.STOPPING and d.stopping == "cancel":
         return "The pages fetched so far are kept; the next sync resumes from there."
-    if state == "busy" and d.job is not None:
+    if state == WorkerState.BUSY and d.job is not None:
         return f"Importing for user {d.job.user_id} (job {d.job.job_id})."
-    if state == "paused":
+    if state == WorkerState.PAUSED:
         return "A job that was running finishes; favdesk sends Redis nothing while paused."
-    if state == "waiting" or d.wait_for_other_jobs:
+    if state == WorkerState.WAITING or d.wait_for_other_jobs:
         return "Also runs jobs other apps put in the queue (one blocking read at a time)."
     return "Runs the syncs you start here; sends Redis nothing while idle."
