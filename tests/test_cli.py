@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import redis
 
 from favdesk.embedded_redis import EmbeddedRedis
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_command_and_stops_its_embedded_redis(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "favdesk", "link", "--no-browser", "--timeout", "60"],

@@ -22,6 +22,9 @@ from favdesk.settings import load_settings
 from favdesk.storage import BUCKET
 from tests.test_ingest import configured_sandbox, login_request, today_keys
 
+#: Each test runs favdesk's CLI in a subprocess, with its stand-ins and Redis.
+pytestmark = pytest.mark.slow
+
 USER = "zoe"
 JOB_ID = queue.import_job_id(USER)
 TRACKS = 130

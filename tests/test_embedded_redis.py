@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import redis
 
 from favdesk.embedded_redis import MAX_SOCKET_PATH, EmbeddedRedis
@@ -70,6 +71,7 @@ def answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_the_first_process_to_leave_keeps_redis_running_for_the_others(tmp_path):
     starter = other_process(tmp_path / "r")
     with EmbeddedRedis(tmp_path / "r") as joined:
@@ -83,6 +85,7 @@ def test_the_first_process_to_leave_keeps_redis_running_for_the_others(tmp_path)
     assert not answers(joined.url)  # the last one out stopped it
 
 
+@pytest.mark.slow
 def test_server_left_by_a_process_that_died_is_stopped_by_the_last_user(tmp_path):
     crashed = other_process(tmp_path / "r")
     os.kill(crashed.pid, signal.SIGKILL)  # its redis-server lives on, orphaned

@@ -90,6 +90,7 @@ def test_asking_again_while_the_import_is_queued_answers_the_same_job(sandbox, r
     assert len(runtime.accounts.list()) == 1
 
 
+@pytest.mark.slow
 def test_asking_while_the_import_runs_answers_the_same_job_and_queues_nothing(
     sandbox, redis_url, open_runtime
 ):

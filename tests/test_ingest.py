@@ -435,6 +435,7 @@ def test_a_resume_after_the_library_changed_still_stores_the_exact_library(sandb
     assert not checkpoint_pages(runtime)
 
 
+@pytest.mark.slow
 def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(
     sandbox, open_runtime, monkeypatch
 ):
@@ -453,6 +454,7 @@ def test_the_app_runs_a_rate_limited_import_again_at_the_resume_time(
     assert stored_items(Backend("local", None), runtime)[1] == sandbox.items()
 
 
+@pytest.mark.slow
 def test_an_import_stopped_between_pages_resumes_where_it_stopped(sandbox, open_runtime):
     sandbox.add_tracks(1000 - TRACKS)
     pages = 20
@@ -480,6 +482,7 @@ def test_an_import_stopped_between_pages_resumes_where_it_stopped(sandbox, open_
 # --- what other processes and the log see ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_reaches_redis_about_once_a_second_not_per_page(
     sandbox, private_redis, open_runtime
 ):

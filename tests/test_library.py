@@ -77,6 +77,7 @@ def test_fetch_returns_exact_library_for_small_sizes(spotify, tracks):
     assert fetcher.stats.requests == sandbox.stats.tracks_requests
 
 
+@pytest.mark.slow
 def test_large_library_fetched_exactly_in_parallel_within_the_cap(spotify):
     sandbox = spotify(10_050, latency=0.05)
     expected = sandbox.items()  # also has the stand-in encode every item before the clock runs
@@ -98,6 +99,7 @@ def test_large_library_fetched_exactly_in_parallel_within_the_cap(spotify):
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
 
 
+@pytest.mark.slow
 def test_concurrency_cap_respected(spotify):
     sandbox = spotify(1_500, latency=0.02)
     fetcher = make_fetcher(sandbox, max_concurrency=3)
@@ -123,6 +125,7 @@ def test_never_sends_market_and_asks_for_full_pages(spotify):
 # -- rate limits -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rolling_rate_limit_costs_few_extra_requests_and_none_inside_retry_after(spotify):
     sandbox = spotify(4_000, latency=0.01, rate_limit=(20, 1.0))
     fetcher = make_fetcher(sandbox, max_concurrency=8)
@@ -137,6 +140,7 @@ def test_rolling_rate_limit_costs_few_extra_requests_and_none_inside_retry_after
     assert fetcher.stats.rate_limit_pauses >= 1
 
 
+@pytest.mark.slow
 def test_rate_limit_window_used_up_before_the_fetch_costs_one_pause_not_a_slow_pace(spotify):
     sandbox = spotify(1_000, latency=0.05)
     tokens = SandboxTokens(sandbox)
@@ -219,6 +223,7 @@ def test_cancel_during_rate_limit_pause_returns_promptly(spotify):
 # -- server errors -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_5xx_bursts_at_deep_offsets_are_retried(spotify):
     sandbox = spotify(10_050, latency=0.005, fail_offsets={10_000: 3, 9_950: 2, 5_000: 4})
 
@@ -236,6 +241,7 @@ def test_each_transient_status_is_retried(spotify, status):
     assert make_fetcher(sandbox).fetch() == sandbox.items()
 
 
+@pytest.mark.slow
 def test_random_5xx_are_retried_to_an_exact_library(spotify):
     sandbox = spotify(3_000, error_rate=0.2)
     fetcher = make_fetcher(sandbox, max_retries=10)
@@ -312,6 +318,7 @@ def test_unreachable_spotify_is_a_network_error():
 # -- tokens and other errors -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_token_expiring_mid_fetch_is_refreshed_once(spotify):
     sandbox = spotify(3_000, latency=0.005)
     tokens = SandboxTokens(sandbox)
@@ -370,6 +377,7 @@ def test_tokens_never_reach_the_logs(spotify, caplog):
 # -- a library that changes --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("added", "removed", "removed_at"),
     [(3, 0, 0), (0, 2, 2_400), (1, 1, 4_000), (60, 0, 0), (0, 1, 0)],
@@ -451,6 +459,7 @@ def fetch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("favdesk-fetch")]
 
 
+@pytest.mark.slow
 def test_cancel_with_requests_in_flight_returns_at_once_and_calls_back_nothing_after(spotify):
     sandbox = spotify(2_000)
     cancel = threading.Event()
@@ -499,6 +508,7 @@ def test_cancel_before_start_sends_nothing(spotify):
     assert sandbox.stats.tracks_requests == 0
 
 
+@pytest.mark.slow
 def test_resume_fetches_only_missing_pages(spotify):
     sandbox = spotify(5_000, latency=0.005)
     known = interrupted_fetch(sandbox, after_pages=30)
@@ -515,6 +525,7 @@ def test_resume_fetches_only_missing_pages(spotify):
     assert sorted(delivered[1:]) == sorted(set(range(0, 5_000, PAGE_SIZE)) - known.keys())
 
 
+@pytest.mark.slow
 def test_resume_after_the_library_shifted_discards_known_pages(spotify):
     sandbox = spotify(2_000, latency=0.005)
     known = interrupted_fetch(sandbox, after_pages=10)
@@ -536,6 +547,7 @@ def test_resume_after_the_library_shifted_discards_known_pages(spotify):
 # details it was read with; page 0, read again on every attempt, carries the newest ones.
 
 
+@pytest.mark.slow
 def test_resume_after_details_changed_fetches_only_missing_pages(spotify):
     sandbox = spotify(5_000, latency=0.005)
     known = interrupted_fetch(sandbox, after_pages=30)
@@ -561,6 +573,7 @@ def test_resume_after_details_changed_fetches_only_missing_pages(spotify):
     ]
 
 
+@pytest.mark.slow
 def test_details_changing_during_a_fetch_do_not_restart_it(spotify):
     sandbox = spotify(3_000, latency=0.005)
     fetcher = make_fetcher(sandbox)
@@ -595,6 +608,7 @@ def test_resume_ignores_known_pages_of_another_total(spotify):
 # -- end to end with the real token provider ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_linked_account_fetches_through_an_expiry_with_the_real_token_provider(spotify, tmp_path):
     sandbox = spotify(2_000, latency=0.005)
     linked = link_account(sandbox, tmp_path)

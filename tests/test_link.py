@@ -234,6 +234,7 @@ def test_without_a_browser_the_printed_url_completes_the_link(configured):
 # -- the CLI -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_links_end_to_end_through_the_browser(configured, favdesk_cli, tmp_path):
     result = favdesk_cli("link", "--timeout", "30")
     assert result.returncode == 0, result.stderr
@@ -252,6 +253,7 @@ def test_cli_links_end_to_end_through_the_browser(configured, favdesk_cli, tmp_p
         assert token not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_cli_relink_replaces_the_tokens(configured, favdesk_cli, tmp_path):
     assert favdesk_cli("link").returncode == 0
     first = (tmp_path / "keyring.json").read_text()
@@ -260,6 +262,7 @@ def test_cli_relink_replaces_the_tokens(configured, favdesk_cli, tmp_path):
     assert len(AccountStore(tmp_path / "data" / "favdesk.sqlite3").list()) == 1
 
 
+@pytest.mark.slow
 def test_cli_demo_mode_links_against_the_built_in_stand_in(favdesk_cli, monkeypatch, tmp_path):
     monkeypatch.setenv("BROWSER", BROWSER)
     result = favdesk_cli("link", "--timeout", "30")
@@ -271,6 +274,7 @@ def test_cli_demo_mode_links_against_the_built_in_stand_in(favdesk_cli, monkeypa
     assert (tmp_path / "data" / "sandbox").is_dir()
 
 
+@pytest.mark.slow
 def test_cli_no_browser_only_prints_the_url(configured, favdesk_cli):
     result = favdesk_cli("link", "--no-browser", "--timeout", "0.5")
     assert result.returncode == 1
@@ -296,6 +300,7 @@ def test_cli_port_busy(configured, favdesk_cli, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_cli_declined(configured, favdesk_cli):
     configured.faults.decline = True
     result = favdesk_cli("link", "--timeout", "30")
@@ -307,6 +312,7 @@ def test_cli_declined(configured, favdesk_cli):
     )
 
 
+@pytest.mark.slow
 def test_cli_state_mismatch(configured, favdesk_cli, monkeypatch, tmp_path):
     script = tmp_path / "forging_browser.py"
     script.write_text(FORGING_BROWSER)
@@ -317,6 +323,7 @@ def test_cli_state_mismatch(configured, favdesk_cli, monkeypatch, tmp_path):
     assert configured.stats.token_requests == {}
 
 
+@pytest.mark.slow
 def test_cli_invalid_grant(configured, favdesk_cli):
     configured.faults.code_ttl = -1.0
     result = favdesk_cli("link", "--timeout", "30")
@@ -326,6 +333,7 @@ def test_cli_invalid_grant(configured, favdesk_cli):
     )
 
 
+@pytest.mark.slow
 def test_cli_invalid_client(favdesk_cli, monkeypatch):
     with SpotifySandbox(tracks=1, client_secret="right") as server:
         monkeypatch.setenv("SPOTIFY_CLIENT_ID", server.client_id)
@@ -341,6 +349,7 @@ def test_cli_invalid_client(favdesk_cli, monkeypatch):
     assert "wrong-secret-6f3a" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_cli_not_allow_listed(configured, favdesk_cli):
     configured.faults.not_allowlisted = True
     result = favdesk_cli("link", "--timeout", "30")
@@ -348,6 +357,7 @@ def test_cli_not_allow_listed(configured, favdesk_cli):
     assert error_line(result) == f"favdesk: {NOT_ALLOWLISTED}"
 
 
+@pytest.mark.slow
 def test_cli_network_down(configured, favdesk_cli, monkeypatch):
     monkeypatch.setenv("SPOTIFY_API_URL", f"http://127.0.0.1:{closed_port()}/v1")
     result = favdesk_cli("link", "--timeout", "30")

@@ -181,6 +181,7 @@ def test_no_redirect_in_time_is_a_timeout(server):
         server.wait_for_code("s", timeout=0.2)
 
 
+@pytest.mark.slow
 def test_only_wrong_states_before_the_timeout_is_a_state_mismatch(server):
     forged = visit(server, code="evil", state="forged")
     with pytest.raises(StateMismatch, match="wrong state"):
@@ -281,6 +282,7 @@ def test_stop_is_not_held_by_a_client_trickling_its_request():
     assert elapsed < 1.0
 
 
+@pytest.mark.slow
 def test_a_request_not_sent_whole_in_time_is_cut(monkeypatch):
     monkeypatch.setattr(loopback, "REQUEST_SECONDS", 0.5)
     with CallbackServer("http://127.0.0.1/callback") as server:

@@ -405,6 +405,7 @@ def test_library_is_deterministic_per_seed():
     assert SpotifySandbox(tracks=60, seed=3).items() != SpotifySandbox(tracks=60, seed=4).items()
 
 
+@pytest.mark.slow
 def test_ten_thousand_tracks_generate_and_serve_quickly(sandbox):
     started = time.perf_counter()
     with SpotifySandbox(tracks=10_000) as big:
@@ -468,6 +469,7 @@ def test_rate_limit_window_answers_429_with_retry_after(sandbox, api):
     assert sandbox.stats.requests_inside_retry_after > 0
 
 
+@pytest.mark.slow
 def test_waiting_retry_after_gets_through_and_is_not_counted(sandbox, api):
     sandbox.faults.rate_limit = (1, 0.5)
     api.get("/me")
@@ -522,6 +524,7 @@ def test_not_allowlisted_user_gets_plain_text_403_on_every_call(sandbox, api):
         assert response.text == "User not registered in the Developer Dashboard"
 
 
+@pytest.mark.slow
 def test_latency_applies_per_request_and_16_requests_run_at_once(sandbox, api):
     sandbox.faults.latency = 0.5
     limits = httpx.Limits(max_connections=16)
@@ -706,6 +709,7 @@ def test_browser_command_works_through_python_webbrowser(sandbox, callback_serve
     assert "code=" not in opened.stderr  # the browser does not print the URL
 
 
+@pytest.mark.slow
 def test_browser_command_gives_up_on_a_callback_that_never_answers(sandbox):
     silent = socket.create_server(("127.0.0.1", 0))
     try:

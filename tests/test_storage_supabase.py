@@ -182,6 +182,7 @@ def test_list_is_newest_first_with_sizes_and_skips_folders_and_placeholders(stor
     assert abs(files[0].updated_at - datetime.now(UTC)) < timedelta(minutes=1)
 
 
+@pytest.mark.slow
 def test_list_reads_every_page(sandbox, storage):
     for n in range(105):
         storage.upload_json(f"spotify/u1/{2000 + n}-01-01.json", b"[]")

@@ -205,6 +205,7 @@ def test_job_context_under_a_stock_rq_worker_is_a_quiet_default(app):
     assert seen == {"job_id": result.job_id, "user_id": "u1", "cancel": False, "services": None}
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_a_running_jobs_registration_alive(app, redis_url):
     plan = hold("u1")
     queue.enqueue_import(app, "u1", func=jobs.paged)
@@ -288,6 +289,7 @@ def test_stop_with_cancel_stops_between_pages_and_requeues(app, make_controller)
 # --- Redis command budget ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_redis_commands_while_idle_paused_or_stopped(private_redis, make_controller):
     url = private_redis.url
     app = redisconn.connect(url)
@@ -319,6 +321,7 @@ def test_no_redis_commands_while_idle_paused_or_stopped(private_redis, make_cont
     assert meter.delta() == {}, "stopped"
 
 
+@pytest.mark.slow
 def test_blocking_wait_mode_is_nearly_silent_takes_other_apps_jobs_and_stops(
     private_redis, make_controller
 ):
@@ -348,6 +351,7 @@ def test_blocking_wait_mode_is_nearly_silent_takes_other_apps_jobs_and_stops(
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_blocking_workers_share_the_queue_and_stop_one_at_a_time(app, make_controller):
     first, first_events = make_controller(wait_for_other_jobs=True)
     second, second_events = make_controller(wait_for_other_jobs=True)
@@ -375,6 +379,7 @@ def test_rq_shutdown_command_stops_the_worker_not_the_process(app, make_controll
 # --- delayed retries without a scheduler -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rate_limited_job_is_retried_at_its_resume_time(private_redis, make_controller):
     url = private_redis.url
     app = redisconn.connect(url)
@@ -398,6 +403,7 @@ def test_rate_limited_job_is_retried_at_its_resume_time(private_redis, make_cont
     assert retries.next_retry_at(app) is None
 
 
+@pytest.mark.slow
 def test_paused_worker_runs_a_due_retry_only_after_resume(app, make_controller):
     controller, recorder = make_controller(import_func=jobs.limited_once)
     queue.enqueue_import(app, "u1", func=jobs.limited_once)
@@ -524,6 +530,7 @@ def read_until(process: subprocess.Popen, text: str) -> str:
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_standalone_worker_stops_on_sigterm_when_idle(redis_url):
     process = start_standalone(redis_url)
@@ -543,6 +550,7 @@ def sigterm_during_a_job(app, redis_url, tmp_path, monkeypatch) -> subprocess.Po
     return process
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_standalone_worker_finishes_the_current_job_on_sigterm(
     app, redis_url, tmp_path, monkeypatch
@@ -555,6 +563,7 @@ def test_standalone_worker_finishes_the_current_job_on_sigterm(
     assert job_status(app, "u1") is JobStatus.FINISHED
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_standalone_worker_second_sigterm_cancels_and_requeues(
     app, redis_url, tmp_path, monkeypatch
