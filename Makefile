@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check favdesk tests benchmarks
 	$(VENV)/bin/ruff format --check favdesk tests benchmarks
-	$(VENV)/bin/mypy favdesk --exclude 'favdesk/gui/'
+	$(VENV)/bin/mypy favdesk
 
 # Refresh requirements.lock after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed
