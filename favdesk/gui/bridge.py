@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 #: Enough threads for one blocking link wait, one status read and a few short calls at once.
 MAX_THREADS = 6
+#: What runs on the GUI thread after a task: with its result, or with the error it raised.
+OnDone = Callable[[Any], None] | None
+OnError = Callable[[BaseException], None] | None
 
 
 def user_message(error: BaseException) -> str:
@@ -45,8 +48,8 @@ class Bridge(QObject):
     def run_in_background(
         self,
         task: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_done: OnDone = None,
+        on_error: OnError = None,
     ) -> Future[Any]:
         """Run `task` off the GUI thread; `on_done(result)` or `on_error(exc)` run on it."""
         if QThread.currentThread() is not self.thread():
@@ -59,23 +62,13 @@ class Bridge(QObject):
         """Queue `function` to run on the GUI thread (safe from any thread)."""
         self._deliver.emit(function)
 
-    def _hand_back(
-        self,
-        future: Future[Any],
-        on_done: Callable[[Any], None] | None,
-        on_error: Callable[[BaseException], None] | None,
-    ) -> None:
+    def _hand_back(self, future: Future[Any], on_done: OnDone, on_error: OnError) -> None:
         """Runs on the worker thread: queue the callbacks for the GUI thread unless closed."""
         if self._closed or future.cancelled():
             return
         self._deliver.emit(lambda: self._finish(future, on_done, on_error))
 
-    def _finish(
-        self,
-        future: Future[Any],
-        on_done: Callable[[Any], None] | None,
-        on_error: Callable[[BaseException], None] | None,
-    ) -> None:
+    def _finish(self, future: Future[Any], on_done: OnDone, on_error: OnError) -> None:
         error = future.exception()
         if error is None:
             if on_done is not None:
