@@ -9,6 +9,7 @@ in the keyring. Every bad value fails early with a message naming the variable a
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,25 @@ from favdesk.secret import Secret
 DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"
 DEFAULT_ACCOUNTS_URL = "https://accounts.spotify.com"
 DEFAULT_API_URL = "https://api.spotify.com/v1"
+DEFAULT_FETCH_CONCURRENCY = 8
+MIN_FETCH_CONCURRENCY, MAX_FETCH_CONCURRENCY = 1, 32
+DEFAULT_MAX_RATE_LIMIT_WAIT = 60
+#: Each setting with a default, as a `.env` file would hold it (a file need not repeat it).
+DEFAULT_VALUES = {
+    "REDIRECT_URI": DEFAULT_REDIRECT_URI,
+    "SPOTIFY_ACCOUNTS_URL": DEFAULT_ACCOUNTS_URL,
+    "SPOTIFY_API_URL": DEFAULT_API_URL,
+    "FAVDESK_FETCH_CONCURRENCY": str(DEFAULT_FETCH_CONCURRENCY),
+    "FAVDESK_MAX_RATE_LIMIT_WAIT": str(DEFAULT_MAX_RATE_LIMIT_WAIT),
+    "FAVDESK_WAIT_FOR_OTHER_JOBS": "0",
+}
 KEYRING_SERVICE = "favdesk"
 #: Settings that are secrets: the Settings dialog keeps them in the keyring, never in a file.
 SECRET_NAMES = ("SPOTIFY_CLIENT_SECRET", "SUPABASE_SERVICE_ROLE_KEY", "UPSTASH_REDIS_URL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: What a user id may hold: it is one segment of a storage key and part of Redis keys.
+USER_ID_RULE = "letters, digits, '_', '-' and '.'"
+_USER_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -46,8 +62,8 @@ class Settings:
     supabase_url: str | None = None
     supabase_service_role_key: Secret | None = None
     user_id: str | None = None
-    fetch_concurrency: int = 8
-    max_rate_limit_wait: float = 60.0
+    fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
+    max_rate_limit_wait: float = float(DEFAULT_MAX_RATE_LIMIT_WAIT)
     wait_for_other_jobs: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -82,24 +98,51 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def config_dir_of(values: Mapping[str, str]) -> Path:
+    """`FAVDESK_CONFIG_DIR`, else the platform's config folder: where the `.env` files are read."""
+    return Path(values.get("FAVDESK_CONFIG_DIR") or default_config_dir()).expanduser()
+
+
+def saved_file(config_dir: Path) -> Path:
+    """Where the Settings dialog saves: the lowest `.env` layer, so that every other one wins."""
+    return config_dir / ".env"
+
+
+def env_files(config_dir: Path, cwd: Path) -> tuple[Path, ...]:
+    """The `.env` files, lowest precedence first; the process environment wins over them all."""
+    return (saved_file(config_dir), config_dir / ".env.local", cwd / ".env", cwd / ".env.local")
+
+
 def read_layers(
     environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> dict[str, str]:
     """Merge the `.env` files and the environment (highest wins); empty values count as unset."""
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
-    config_dir = Path(environ.get("FAVDESK_CONFIG_DIR") or default_config_dir())
     merged: dict[str, str] = {}
-    for path in (
-        config_dir / ".env",
-        config_dir / ".env.local",
-        cwd / ".env",
-        cwd / ".env.local",
-    ):
+    for path in env_files(config_dir_of(environ), cwd):
         if path.is_file():
             merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
     merged.update(environ)
     return {k: v.strip() for k, v in merged.items() if v is not None and v.strip()}
+
+
+def overriding_names(
+    config_dir: Path, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> set[str]:
+    """Names set where they win over the saved file: the environment or another `.env` file."""
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    found = {name for name, value in environ.items() if value.strip()}
+    for path in env_files(config_dir, cwd)[1:]:
+        if path.is_file():
+            found |= {name for name, value in dotenv_values(path).items() if value}
+    return found
+
+
+def keyring_username(name: str) -> str:
+    """The keyring entry (under `KEYRING_SERVICE`) of a secret setting saved by the dialog."""
+    return f"setting:{name}"
 
 
 def read_keyring_secrets(names: tuple[str, ...] = SECRET_NAMES) -> dict[str, str]:
@@ -109,7 +152,7 @@ def read_keyring_secrets(names: tuple[str, ...] = SECRET_NAMES) -> dict[str, str
     found: dict[str, str] = {}
     for name in names:
         try:
-            value = keyring.get_password(KEYRING_SERVICE, f"setting:{name}")
+            value = keyring.get_password(KEYRING_SERVICE, keyring_username(name))
         except Exception:  # noqa: BLE001 - backends raise their own types (secretstorage, jeepney)
             return found
         if value:
@@ -133,14 +176,13 @@ def load_settings(
 def settings_from_values(values: Mapping[str, str]) -> Settings:
     """Validate plain name -> value pairs (also used by the Settings dialog before saving)."""
     data_dir = Path(values.get("FAVDESK_DATA_DIR") or default_data_dir()).expanduser()
-    config_dir = Path(values.get("FAVDESK_CONFIG_DIR") or default_config_dir()).expanduser()
     secret = values.get("SPOTIFY_CLIENT_SECRET")
     supabase_url = values.get("NEXT_PUBLIC_SUPABASE_URL") or values.get("SUPABASE_URL")
     supabase_key = values.get("SUPABASE_SERVICE_ROLE_KEY")
     redis_url = values.get("UPSTASH_REDIS_URL") or values.get("REDIS_URL")
     return Settings(
         data_dir=data_dir,
-        config_dir=config_dir,
+        config_dir=config_dir_of(values),
         spotify_client_id=values.get("SPOTIFY_CLIENT_ID"),
         spotify_client_secret=Secret(secret) if secret else None,
         redirect_uri=validate_redirect_uri(values.get("REDIRECT_URI", DEFAULT_REDIRECT_URI)),
@@ -154,9 +196,17 @@ def settings_from_values(values: Mapping[str, str]) -> Settings:
         supabase_url=validate_supabase(supabase_url, supabase_key, values),
         supabase_service_role_key=Secret(supabase_key) if supabase_url and supabase_key else None,
         user_id=validate_user_id(values.get("FAVDESK_USER_ID")),
-        fetch_concurrency=parse_int("FAVDESK_FETCH_CONCURRENCY", values, 8, low=1, high=32),
+        fetch_concurrency=parse_int(
+            "FAVDESK_FETCH_CONCURRENCY",
+            values,
+            DEFAULT_FETCH_CONCURRENCY,
+            low=MIN_FETCH_CONCURRENCY,
+            high=MAX_FETCH_CONCURRENCY,
+        ),
         max_rate_limit_wait=float(
-            parse_int("FAVDESK_MAX_RATE_LIMIT_WAIT", values, 60, low=0, high=3600)
+            parse_int(
+                "FAVDESK_MAX_RATE_LIMIT_WAIT", values, DEFAULT_MAX_RATE_LIMIT_WAIT, low=0, high=3600
+            )
         ),
         wait_for_other_jobs=parse_bool("FAVDESK_WAIT_FOR_OTHER_JOBS", values),
         sources=dict(values),
@@ -233,14 +283,16 @@ def validate_supabase(url: str | None, key: str | None, values: Mapping[str, str
     return url
 
 
+def is_user_id(text: str) -> bool:
+    """`USER_ID_RULE`'s characters only, and not `.` or `..`: one safe storage key segment."""
+    return text not in (".", "..") and _USER_ID.fullmatch(text) is not None
+
+
 def validate_user_id(user_id: str | None) -> str | None:
     if user_id is None:
         return None
-    if not all(c.isascii() and (c.isalnum() or c in "_-.") for c in user_id) or user_id in (
-        ".",
-        "..",
-    ):
-        raise SettingsError("FAVDESK_USER_ID", "may hold only letters, digits, '_', '-' and '.'")
+    if not is_user_id(user_id):
+        raise SettingsError("FAVDESK_USER_ID", f"may hold only {USER_ID_RULE}")
     return user_id
 
 

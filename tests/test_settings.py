@@ -41,6 +41,14 @@ def test_working_directory_files_win_over_config_dir_files(tmp_path):
     assert (settings.spotify_client_id, settings.user_id) == ("cwd", "cfg-user")
 
 
+def test_a_config_dir_under_home_is_where_its_env_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / ".env").write_text("SPOTIFY_CLIENT_ID=saved\n")
+    settings = load_settings({"FAVDESK_CONFIG_DIR": "~/cfg"}, tmp_path / "elsewhere")
+    assert (settings.config_dir, settings.spotify_client_id) == (tmp_path / "cfg", "saved")
+
+
 def test_upstash_url_preferred_over_redis_url_and_kept_secret(tmp_path):
     settings = load(
         {"UPSTASH_REDIS_URL": "rediss://default:tok3n@x.upstash.io:6379", "REDIS_URL": "redis://a"},

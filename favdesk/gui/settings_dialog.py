@@ -1,11 +1,11 @@
 """The Settings dialog: validated like the CLI, secrets to the keyring, the rest to the config file.
 
 Values are checked with `settings_from_values` before anything is written, so the dialog shows
-the CLI's messages. Secrets (`SECRET_NAMES`) go to the keyring under service "favdesk" as
-`setting:NAME` and never into a file or a field; the rest goes to `{config dir}/.env`,
-written atomically. Settings apply when the runtime is opened again (or at the next start).
-The keyring is written on a worker thread: a locked keyring's unlock prompt must not freeze the
-window.
+the CLI's messages. Secrets (`SECRET_NAMES`) go to the keyring under the names `settings` reads
+them from (`keyring_username`) and never into a file or a field; the rest goes to the lowest
+`.env` layer, `{config dir}/.env` (`saved_file`), written atomically and without defaults.
+Settings apply when the runtime is opened again (or at the next start). The keyring is written
+on a worker thread: a locked keyring's unlock prompt must not freeze the window.
 """
 
 from __future__ import annotations
@@ -39,9 +39,15 @@ from favdesk.gui.bridge import Bridge, user_message
 from favdesk.gui.panels.common import tone_colour, wrapped
 from favdesk.settings import (
     DEFAULT_REDIRECT_URI,
+    DEFAULT_VALUES,
     KEYRING_SERVICE,
+    MAX_FETCH_CONCURRENCY,
+    MIN_FETCH_CONCURRENCY,
     SECRET_NAMES,
     Settings,
+    keyring_username,
+    overriding_names,
+    saved_file,
     settings_from_values,
 )
 
@@ -56,7 +62,6 @@ FILE_NAMES = (
     "FAVDESK_FETCH_CONCURRENCY",
     "FAVDESK_WAIT_FOR_OTHER_JOBS",
 )
-DEFAULT_CONCURRENCY = 8
 #: `Bridge.run_in_background`'s shape: run a task off the GUI thread, call back on it.
 Runner = Callable[
     [Callable[[], object], Callable[[object], None], Callable[[BaseException], None]], object
@@ -113,16 +118,6 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def overriding_names(settings: Settings, cwd: Path | None = None) -> set[str]:
-    """Names set where they win over `{config dir}/.env`: the environment or other .env files."""
-    cwd = Path.cwd() if cwd is None else cwd
-    found = {name for name, value in os.environ.items() if value.strip()}
-    for path in (settings.config_dir / ".env.local", cwd / ".env", cwd / ".env.local"):
-        if path.is_file():
-            found |= {name for name, value in dotenv_values(path).items() if value}
-    return found
 
 
 class SecretField(QWidget):
@@ -210,7 +205,7 @@ class SettingsDialog(QDialog):
         )
         self.user_id = self._line("FAVDESK_USER_ID", "empty: the linked Spotify account's id")
         self.concurrency = QSpinBox(self)
-        self.concurrency.setRange(1, 32)
+        self.concurrency.setRange(MIN_FETCH_CONCURRENCY, MAX_FETCH_CONCURRENCY)
         self.concurrency.setAccessibleName("FAVDESK_FETCH_CONCURRENCY")
         self.wait_for_others = QCheckBox("Also run jobs that other apps put in the queue", self)
         self.wait_for_others.setAccessibleName("FAVDESK_WAIT_FOR_OTHER_JOBS")
@@ -256,8 +251,8 @@ class SettingsDialog(QDialog):
         self.user_id.setText(s.user_id or "")
         self.concurrency.setValue(s.fetch_concurrency)
         self.wait_for_others.setChecked(s.wait_for_other_jobs)
-        overridden = sorted(overriding_names(s) & {*FILE_NAMES, *SECRET_NAMES})
-        where = s.config_dir / ".env"
+        overridden = sorted(overriding_names(s.config_dir) & {*FILE_NAMES, *SECRET_NAMES})
+        where = saved_file(s.config_dir)
         text = (
             f"Saved to {where}; secrets go to the system keyring. Saving applies the changes at "
             "once (while a sync runs: at the next start)."
@@ -399,7 +394,7 @@ class SettingsDialog(QDialog):
             return
         with keyring_calls() as backend:
             for name, secret in changes.items():
-                username = f"setting:{name}"
+                username = keyring_username(name)
                 if secret:
                     backend.set_password(KEYRING_SERVICE, username, secret)
                     continue
@@ -408,20 +403,15 @@ class SettingsDialog(QDialog):
 
     def _store_file(self, values: Mapping[str, str]) -> None:
         """Keep the file's other lines; leave secrets out (there they would beat the keyring)."""
-        path = self.settings.config_dir / ".env"
+        path = saved_file(self.settings.config_dir)
         existing = dotenv_values(path) if path.is_file() else {}
         kept = {
             name: value
             for name, value in existing.items()
             if value is not None and name not in FILE_NAMES and name not in SECRET_NAMES
         }
-        defaults = {
-            "REDIRECT_URI": DEFAULT_REDIRECT_URI,
-            "FAVDESK_FETCH_CONCURRENCY": str(DEFAULT_CONCURRENCY),
-            "FAVDESK_WAIT_FOR_OTHER_JOBS": "0",
-        }
         for name in FILE_NAMES:
             chosen = values.get(name)
-            if chosen and chosen != defaults.get(name):
+            if chosen and chosen != DEFAULT_VALUES.get(name):
                 kept[name] = chosen
         write_env_file(path, kept)

@@ -35,6 +35,7 @@ import httpx
 
 from favdesk.errors import FavdeskError, FetchCancelled, RateLimited, SpotifyError
 from favdesk.secret import Secret
+from favdesk.settings import DEFAULT_FETCH_CONCURRENCY, DEFAULT_MAX_RATE_LIMIT_WAIT
 from favdesk.spotify.api import (
     HTTP_TIMEOUT,
     error_body,
@@ -139,8 +140,8 @@ class LibraryFetcher:
         api_url: str,
         tokens: TokenSource,
         *,
-        max_concurrency: int = 8,
-        max_rate_limit_wait: float = 60.0,
+        max_concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         max_retries: int = 5,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,

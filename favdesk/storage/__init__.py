@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from favdesk.errors import SettingsError, StorageError
+from favdesk.settings import USER_ID_RULE, is_user_id
 
 if TYPE_CHECKING:
     from favdesk.settings import Settings
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 BUCKET = "favorites_raw"
 #: Supabase's hosted free plan caps a file at 50 MB; the local backend keeps the same cap.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
 _DAY_FILE = re.compile(r"(\d{4}-\d{2}-\d{2})\.json")
 
 
@@ -77,21 +77,21 @@ class Storage(Protocol):
 
 
 def check_user_id(user_id: str) -> str:
-    """A user id is one safe key segment: letters, digits, `_`, `-`, `.`, never `.` or `..`."""
-    if not isinstance(user_id, str) or not _is_segment(user_id):
+    """A user id is one safe key segment (`settings.is_user_id`)."""
+    if not isinstance(user_id, str) or not is_user_id(user_id):
         raise StorageError(
-            f"{user_id!r} cannot be used in a storage key: a user id may hold only letters, "
-            "digits, '_', '-' and '.' (set FAVDESK_USER_ID to such a value)"
+            f"{user_id!r} cannot be used in a storage key: a user id may hold only "
+            f"{USER_ID_RULE} (set FAVDESK_USER_ID to such a value)"
         )
     return user_id
 
 
 def check_key(key: str) -> str:
-    """A key is `/`-separated safe segments: no leading `/`, no empty, `.` or `..` segment."""
-    if not isinstance(key, str) or not all(_is_segment(part) for part in key.split("/")):
+    """A key is `/`-separated segments each as safe as a user id: no leading `/`, no empty,
+    `.` or `..` segment."""
+    if not isinstance(key, str) or not all(is_user_id(part) for part in key.split("/")):
         raise StorageError(
-            f"{key!r} is not a valid storage key: use segments of letters, digits, '_', '-' "
-            "and '.', separated by '/'"
+            f"{key!r} is not a valid storage key: use segments of {USER_ID_RULE}, separated by '/'"
         )
     return key
 
@@ -134,7 +134,3 @@ def open_storage(settings: Settings) -> Storage:
     from favdesk.storage.supabase import SupabaseStorage
 
     return SupabaseStorage(settings.supabase_url, settings.supabase_service_role_key)
-
-
-def _is_segment(part: str) -> bool:
-    return part not in (".", "..") and _SEGMENT.fullmatch(part) is not None
