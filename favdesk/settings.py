@@ -73,14 +73,6 @@ class Settings:
         return self.spotify_client_id is None
 
     @property
-    def uses_supabase(self) -> bool:
-        return self.supabase_url is not None
-
-    @property
-    def embedded_redis(self) -> bool:
-        return self.redis_url is None
-
-    @property
     def storage_dir(self) -> Path:
         """Root of the local backend, laid out like the bucket."""
         return self.data_dir / "storage"

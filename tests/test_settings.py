@@ -18,8 +18,7 @@ def load(env: dict[str, str], cwd: Path, **kwargs):
 def test_nothing_configured_means_demo_mode_with_embedded_services(tmp_path):
     settings = load({"FAVDESK_DATA_DIR": str(tmp_path / "d")}, tmp_path)
     assert settings.demo_mode
-    assert settings.embedded_redis
-    assert not settings.uses_supabase
+    assert settings.redis_url is None and settings.supabase_url is None
     assert settings.redirect_uri == "http://127.0.0.1/callback"
     assert settings.storage_dir == tmp_path / "d" / "storage"
 
