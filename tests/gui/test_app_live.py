@@ -36,6 +36,9 @@ from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
 from favdesk.storage import raw_key
 
+#: Each test drives the real app against the stand-ins and a real Redis.
+pytestmark = pytest.mark.slow
+
 GUI_CODE = str(Path(favdesk.gui.__file__).parent)
 BROWSER = f"{shlex.quote(sys.executable)} -m favdesk.sandbox.browser %s"
 TRACKS = 1500

@@ -48,6 +48,7 @@ def test_first_look_reads_once_then_every_30_s_or_5_s_during_a_job(qtbot, poller
     assert poller.next_poll_in() <= BUSY_INTERVAL * 1.05
 
 
+@pytest.mark.slow
 def test_paused_or_hidden_sends_nothing_not_even_on_demand(qtbot, poller, monkeypatch):
     monkeypatch.setattr(poller_module, "IDLE_INTERVAL", 0.02)
     with qtbot.waitSignal(poller.polled):

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from favdesk.gui.single_instance import ask_running_instance, server_name
 from favdesk.settings import load_settings
 
@@ -25,6 +27,7 @@ desktop.close()
 """
 
 
+@pytest.mark.slow
 def test_the_app_starts_opens_its_runtime_and_quits_cleanly_on_sigterm(qtbot, redis_url, tmp_path):
     log = tmp_path / "favdesk.log"
     with log.open("w") as stderr:

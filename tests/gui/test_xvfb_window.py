@@ -23,9 +23,13 @@ from favdesk import APP_ID
 from tests.gui.conftest import SCREENSHOTS
 from tests.gui.xserver import Display, Window, Xvfb
 
-pytestmark = pytest.mark.skipif(
-    not Xvfb.available(), reason="Xvfb is not installed (scripts/system-deps.sh --test adds it)"
-)
+#: Each test starts a real X server (Xvfb) and the app on it.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Xvfb.available(), reason="Xvfb is not installed (scripts/system-deps.sh --test adds it)"
+    ),
+]
 
 SCREEN = (2560, 1440)  # a common 2x screen: 1280 x 720 logical pixels at QT_SCALE_FACTOR=2
 START_TIMEOUT = 30.0
