@@ -20,7 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from favdesk.errors import FavdeskError, RedisUnavailable
-from favdesk.keys import QUEUE_NAME
+from favdesk.keys import QUEUE_NAME, job_key
 from favdesk.queue import IMPORT_FUNC, enqueue_due_retries
 from favdesk.redisconn import translated, unavailable
 from favdesk.retries import next_retry_at
@@ -346,7 +346,7 @@ class WorkerController:
     def _wake(self, worker: EmbeddedWorker, thread: threading.Thread) -> None:
         """Wake the blocked worker with a no-op job; again if another worker took it."""
         conn = self._control_conn()
-        key = f"rq:job:{worker.wake_job_id}"
+        key = job_key(worker.wake_job_id)
         try:
             while thread.is_alive() and worker.stop_requested:
                 if worker.is_blocking and not conn.exists(key):
