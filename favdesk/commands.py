@@ -97,7 +97,7 @@ def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> tuple[SyncSt
         state = import_state(runtime.app_redis, user_id, job_id)
         if state.job is None:
             raise FavdeskError(f"The import {job_id} was deleted before it finished")
-        line = progress_line(state.progress)
+        line = progress_line(state.run_progress)
         if line and line != last:
             print(line, flush=True)
             last = line

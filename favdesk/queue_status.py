@@ -137,6 +137,22 @@ class ImportState:
     progress: Progress | None
     job: JobInfo | None
 
+    @property
+    def run_progress(self) -> Progress | None:
+        """The progress written by the job's current run; None before it starts.
+
+        The hash outlives its run (the user's job id is always the same), so a progress
+        older than the run's start is the previous run's last line.
+        """
+        progress, job = self.progress, self.job
+        if progress is None or job is None or job.started_at is None:
+            return None
+        if progress.updated_at is None or progress.updated_at < job.started_at.replace(
+            microsecond=0
+        ):
+            return None
+        return progress
+
 
 @redis_call
 def import_state(conn: redis.Redis, user_id: str, job_id: str) -> ImportState:

@@ -115,10 +115,12 @@ def test_sync_wait_exits_non_zero_with_the_reason_when_the_import_fails(
     sandbox, favdesk_cli, app_redis
 ):
     link_in_process(sandbox)
+    assert favdesk_cli("sync", "--wait").returncode == 0  # leaves `done: 130/130` behind
     sandbox.expire_access_tokens()
     sandbox.revoke_refresh_tokens()
     result = favdesk_cli("sync", "--wait")
     assert result.returncode == 1
+    assert f"{TRACKS}/{TRACKS}" not in result.stdout  # not the previous run's last progress
     assert error_line(result).startswith("favdesk: import failed (error:reauth): The Spotify link")
     assert "link Spotify again" in error_line(result)
     assert app_redis.get(keys.sync_key(USER)) == b"error:reauth"
