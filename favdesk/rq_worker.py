@@ -26,6 +26,7 @@ from rq.worker import SimpleWorker
 from favdesk.errors import FavdeskError
 from favdesk.job_context import JobContext, running_with
 from favdesk.keys import QUEUE_NAME
+from favdesk.progress import counts_bytes
 from favdesk.queue import ingest_queue, job_user_id
 from favdesk.recovery import recover_abandoned_jobs
 from favdesk.services import Services
@@ -137,6 +138,24 @@ class EmbeddedWorker(SimpleWorker):
         self.pubsub_thread.stop()
         self.pubsub.close()
         self.pubsub_thread = None
+
+    def teardown(self) -> None:
+        """RQ's teardown stops at a `register_death` that fails (Redis gone) and would leave
+        the command listener running: it is stopped whatever happens."""
+        try:
+            super().teardown()
+        finally:
+            self.unsubscribe()
+
+    def forget_registration(self) -> None:
+        """After Redis went away under this worker: mark its old registration dead.
+
+        A Redis that restarts from its append-only file brings the registration back without
+        a death, and RQ's `register_birth` then refuses to start ("There exists an active
+        worker named ..."). Marked dead, the job it was running counts as abandoned, and the
+        next `recover_abandoned` puts it back in the queue to resume.
+        """
+        self.register_death()
 
     def request_stop_soon(self) -> bool:
         """Stop after the current job; True when blocked, so the caller must wake it up."""
@@ -273,7 +292,8 @@ class EmbeddedWorker(SimpleWorker):
             self._notify("on_log", f"[{QUEUE_NAME}] RECOVERED {job_id} (its worker died)")
 
     def _report(self, run: _Run, fetched: int, total: int, phase: str) -> None:
-        run.fetched = fetched
+        if not counts_bytes(phase):  # the upload's progress is in bytes, not tracks
+            run.fetched = fetched
         self._notify("on_job_progress", run.job_id, run.user_id, fetched, total, phase)
 
     def _stop_heartbeats(self) -> None:

@@ -22,7 +22,7 @@ from rq.job import Job
 from favdesk.errors import FavdeskError, RedisUnavailable
 from favdesk.keys import QUEUE_NAME, job_key
 from favdesk.queue import IMPORT_FUNC, enqueue_due_retries
-from favdesk.redisconn import translated, unavailable
+from favdesk.redisconn import translated
 from favdesk.retries import next_retry_at
 from favdesk.rq_worker import EmbeddedWorker, enqueue_wake_up
 from favdesk.services import Services
@@ -78,6 +78,9 @@ class WorkerController:
         self._state = WorkerState.STOPPED
         self._retry_timer: threading.Timer | None = None
         self._backoff_interrupt = threading.Event()
+        #: Redis failed under the worker: its registration must be marked dead before it
+        #: registers again (see `EmbeddedWorker.forget_registration`).
+        self._lost_redis = False
 
     # public steering
 
@@ -263,16 +266,21 @@ class WorkerController:
         conn = worker.connection
         try:
             with translated(conn):
+                if self._lost_redis:
+                    worker.forget_registration()
+                    self._lost_redis = False
                 enqueue_due_retries(conn, func=self.import_func)
                 worker.recover_abandoned()
                 worker.work(burst=not self.wait_for_other_jobs, logging_level=RQ_LOG_LEVEL)
                 self._arm_retry_timer(next_retry_at(conn))
         except (FavdeskError, redis.RedisError) as error:
+            self._lost_redis = True
             self._record_error(error)
             return False
         if worker.shutdown_commanded:
             self._on_shutdown_command(worker)
         elif self.wait_for_other_jobs and not worker.stop_requested:
+            self._lost_redis = True
             self._record_error(RedisUnavailable("the worker lost its Redis connection"))
             return False
         self.last_error = None
@@ -303,8 +311,8 @@ class WorkerController:
         if self.wait_for_other_jobs and worker is not None:
             try:
                 self._arm_retry_timer(next_retry_at(worker.connection))
-            except redis.RedisError as error:
-                self._record_error(unavailable(worker.connection, error))
+            except RedisUnavailable as error:  # the session that follows says so and retries
+                logger.info("worker: %s", error)
 
     # delayed retries: a local timer, so waiting costs Redis nothing
 

@@ -56,6 +56,9 @@ def test_rq_still_has_the_private_hooks_favdesk_overrides():
         ("get_heartbeat_ttl", ["self", "job"]),
         ("handle_execution_ended", ["self", "job", "queue", "heartbeat_ttl"]),
         ("maintain_heartbeats", ["self", "job"]),
+        ("teardown", ["self"]),
+        ("register_birth", ["self"]),
+        ("register_death", ["self"]),
     ],
 )
 def test_rq_hooks_favdesk_overrides_or_calls_keep_their_signature(name, parameters):
@@ -157,3 +160,22 @@ def test_worker_attributes_favdesk_sets_or_reads_exist_on_rq_workers(app):
         assert hasattr(worker, name), name
     assert "death_penalty_class" in vars(BaseWorker) or hasattr(SimpleWorker, "death_penalty_class")
     assert hasattr(SimpleWorker, "log_result_lifespan")
+
+
+def test_rq_refuses_a_second_birth_until_the_first_registration_is_dead(app):
+    """What `forget_registration` relies on after Redis came back from its append-only file."""
+    worker = SimpleWorker(["spotify-ingest"], connection=app)
+    worker.register_birth()
+    with pytest.raises(ValueError, match="There exists an active worker named"):
+        worker.register_birth()
+    worker.register_death()
+    worker.register_birth()
+    assert app.exists(keys.worker_key(worker.name))
+    worker.register_death()
+
+
+def test_rq_teardown_registers_death_before_it_unsubscribes():
+    """So a failed `register_death` skips RQ's unsubscribe: favdesk's teardown stops the
+    command listener itself."""
+    teardown = inspect.getsource(BaseWorker.teardown)
+    assert teardown.index("self.register_death()") < teardown.index("self.unsubscribe()")

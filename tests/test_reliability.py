@@ -1,0 +1,121 @@
+"""Faults a backup tool meets in the field, each ending with the right file or a clear error.
+
+docs/reliability.md lists every scenario with its last result.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+
+from favdesk import keys
+from favdesk.embedded_redis import EmbeddedRedis
+from favdesk.runtime import Runtime
+from favdesk.settings import load_settings
+from favdesk.storage import BUCKET
+from favdesk.worker_events import WorkerListener
+from tests.test_ingest import configured_sandbox, login_request, today_keys
+
+USER = "zoe"
+TRACKS = 2_000
+#: Seconds per Spotify request: the import takes long enough to restart Redis in its middle.
+LATENCY = 0.1
+
+
+@pytest.fixture
+def durable_redis(tmp_path):
+    """A private Redis that keeps its data over a stop and start (append-only file), as a
+    managed Redis does over a restart."""
+    server = EmbeddedRedis(tmp_path / "durable-redis", persistent=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slow_spotify(durable_redis, monkeypatch):
+    with configured_sandbox(TRACKS, durable_redis.url, monkeypatch) as sandbox:
+        sandbox.faults.latency = LATENCY
+        yield sandbox
+
+
+def link(sandbox) -> None:
+    """Link the account through the import API; its first import stays queued."""
+    with Runtime(load_settings()) as runtime:
+        assert runtime.import_spotify(login_request(sandbox)).ok
+
+
+def wait_for(check, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
+def restart_mid_import(server: EmbeddedRedis, sandbox, outage: float = 3.0) -> None:
+    """Stop Redis once the import has fetched some pages, and start it again `outage` s later."""
+    wait_for(lambda: sandbox.stats.tracks_requests >= 5, "the import's first pages")
+    server.stop()
+    time.sleep(outage)  # the outage itself, not a wait for an event
+    server.start()
+
+
+def assert_imported_once(app: redis.Redis) -> None:
+    assert app.get(keys.sync_key(USER)) == b"done"
+    (key,) = today_keys()
+    stored = load_settings().storage_dir / BUCKET / key
+    assert stored.exists()
+    assert app.zcard(keys.REGISTRY_KEYS["started"]) == 0, "a job is left in started"
+    assert app.llen(keys.QUEUE_KEY) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_standalone_worker_rides_out_a_redis_restart_mid_import(durable_redis, slow_spotify):
+    link(slow_spotify)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "favdesk", "worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        restart_mid_import(durable_redis, slow_spotify)
+        app = redis.Redis.from_url(durable_redis.url)
+        wait_for(lambda: app.get(keys.sync_key(USER)) == b"done", "the import", timeout=90)
+        assert worker.poll() is None, "the worker process ended"
+        assert_imported_once(app)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+        print(output)  # shown when the test fails
+    assert worker.returncode == 0, output
+    assert "There exists an active worker" not in output
+
+
+class Finished(WorkerListener):
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.results: list[tuple[bool, str | None]] = []
+
+    def on_job_finished(self, job_id, user_id, ok, error) -> None:
+        self.results.append((ok, error))
+        if ok:
+            self.done.set()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_apps_worker_rides_out_a_redis_restart_mid_import(durable_redis, slow_spotify):
+    link(slow_spotify)
+    listener = Finished()
+    with Runtime(load_settings(), listener=listener) as runtime:
+        runtime.worker.start()
+        restart_mid_import(durable_redis, slow_spotify)
+        assert listener.done.wait(90), listener.results
+        assert_imported_once(runtime.app_redis)
+        assert runtime.worker.last_error is None
