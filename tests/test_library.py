@@ -640,3 +640,27 @@ def test_revoked_link_mid_fetch_asks_to_link_again(spotify, tmp_path):
 
     assert "link Spotify again" in str(raised.value)
     assert linked.account().needs_relink
+
+
+# -- to disk: pages let go once kept ----------------------------------------------------------
+
+
+def test_fetch_to_hands_every_page_over_and_counts_the_library(spotify):
+    sandbox = spotify(120)
+    kept: dict[int, Page] = {}
+    count = make_fetcher(sandbox).fetch_to(lambda page: kept.__setitem__(page.offset, page))
+    assert count == 120
+    assert [item for offset in sorted(kept) for item in kept[offset].items] == sandbox.items()
+
+
+def test_fetch_to_resumes_from_pages_known_only_by_their_counts(spotify):
+    sandbox = spotify(120)
+    kept: dict[int, Page] = {}
+    make_fetcher(sandbox).fetch_to(lambda page: kept.__setitem__(page.offset, page))
+    known = {offset: page if offset == 0 else page.released() for offset, page in kept.items()}
+    sandbox.stats.reset()
+    delivered: list[int] = []
+
+    count = make_fetcher(sandbox).fetch_to(lambda p: delivered.append(p.offset), known_pages=known)
+
+    assert (count, delivered, sandbox.stats.tracks_requests) == (120, [0], 1)

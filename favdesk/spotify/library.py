@@ -1,12 +1,12 @@
 """Fetch every Liked Song, exactly as Spotify sends it, fast and politely.
 
-Page 0 gives `total`; the other offset windows go out in parallel through one shared HTTP client
-under an adaptive bound: it grows while Spotify answers quickly, up to `max_concurrency`, and
-halves at a 429. A 429 pauses every request until `Retry-After` has passed and paces the rest of
-the fetch at the rate Spotify let through, when enough requests got through to measure it; each
-accepted request then relaxes that pace a little, so a low estimate cannot stick. Waits longer
-than `max_rate_limit_wait` (or a quota 429) stop the fetch with `RateLimited` instead of
-sleeping for hours.
+Page 0 gives `total`; the other offset windows go out in parallel through one shared HTTP client,
+up to `max_concurrency` at a time. A 429 pauses every request until `Retry-After` has passed:
+the pause is set the moment the 429's status line is read (before its body, before its
+connection goes back to the pool) and every request checks it on its connection right before
+it is written (`_Gate`). The governor learns Spotify's rolling window from the 429s and keeps
+the rest of the fetch just under it. Waits longer than `max_rate_limit_wait` (or a quota 429)
+stop the fetch with `RateLimited` instead of sleeping for hours.
 
 Consistency: the library's state is identified by `total` and the songs of page 0 (`added_at`
 and track URI: details such as popularity may be revised at any time and are not the state).
@@ -25,7 +25,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ from favdesk.spotify.api import (
     error_body,
     network_error,
     retry_after_seconds,
+    retry_after_value,
     spotify_error,
 )
 from favdesk.spotify.governor import Governor
@@ -67,11 +68,24 @@ class TokenSource(Protocol):
 
 @dataclass(frozen=True)
 class Page:
-    """One `limit=50` window of Liked Songs, items as Spotify sent them."""
+    """One `limit=50` window of Liked Songs, items as Spotify sent them.
+
+    A page whose items its holder keeps elsewhere (on disk) comes `released()`: no items, and
+    `count` says how many it has.
+    """
 
     offset: int
     items: list[dict]
     total: int
+    count: int = -1
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            object.__setattr__(self, "count", len(self.items))
+
+    def released(self) -> Page:
+        """The page without its items: many pages held in little memory."""
+        return Page(self.offset, [], self.total, self.count)
 
     def fits(self, total: int) -> bool:
         """True if this page belongs to a library of `total` items (same total, full window)."""
@@ -79,7 +93,7 @@ class Page:
             self.total == total
             and self.offset % PAGE_SIZE == 0
             and 0 <= self.offset < max(total, 1)
-            and len(self.items) == min(PAGE_SIZE, total - self.offset)
+            and self.count == min(PAGE_SIZE, total - self.offset)
         )
 
     def same_as(self, other: Page) -> bool:
@@ -100,6 +114,8 @@ class FetchStats:
     retries: int = 0
     rate_limited: int = 0
     rate_limit_pauses: int = 0
+    #: Requests stopped at the gate, unsent, because a 429 arrived after they were dispatched.
+    held_back: int = 0
     max_in_flight: int = 0
     refreshes: int = 0
     restarts: int = 0
@@ -111,6 +127,7 @@ class _Outcome:
     """One finished request, as a worker thread saw it."""
 
     offset: int
+    ticket: int
     token: Secret | None
     sent_at: float
     latency: float
@@ -126,6 +143,41 @@ class _Attempts:
     retries: int = 0
     rate_limited: int = 0
     refreshed: bool = False
+
+
+class _HeldBack(Exception):
+    """A request stopped at the gate before any of it was written: a 429 came meanwhile."""
+
+
+class _Gate:
+    """The pause every request of one fetch shares, kept where requests meet the wire.
+
+    Its `trace` is each request's httpx `trace` extension, which httpcore calls at each step on
+    the connection the request got: when a 429's status line and headers have been read (before
+    its body is, before its connection goes back to the pool) the pause is set, and when a
+    request's headers are about to be written it is checked. So no request leaves on any
+    connection once a 429 has arrived until that 429's `Retry-After` has passed, whichever
+    worker thread took which pooled connection.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.until = 0.0
+
+    def hold(self, until: float) -> None:
+        with self._lock:
+            self.until = max(self.until, until)
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's callback: `http11.` (or `http2.`) + step + `.started`/`.complete`."""
+        if event.endswith(".send_request_headers.started"):
+            if time.monotonic() < self.until:
+                raise _HeldBack
+        elif event.endswith(".receive_response_headers.complete"):
+            status, headers = _status_and_headers(info["return_value"])
+            if status == 429:
+                wait = retry_after_value(httpx.Headers(headers).get("Retry-After"))
+                self.hold(time.monotonic() + wait)
 
 
 class LibraryFetcher:
@@ -175,10 +227,38 @@ class LibraryFetcher:
         `total` still match; otherwise they are discarded. `on_page` may see an offset again
         after the library shifted; the returned list is authoritative.
         """
+        pages = self._fetch(known_pages, on_page, on_progress, cancel, release=False)
+        return [item for offset in sorted(pages) for item in pages[offset].items]
+
+    def fetch_to(
+        self,
+        on_page: Callable[[Page], None],
+        *,
+        known_pages: Mapping[int, Page] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """`fetch` for libraries of any size: each page is let go once `on_page` kept it (on
+        disk), so memory stays flat; known pages may come `released()`, page 0 with its items.
+
+        Returns the library's item count: for each offset below it, the page `on_page` got
+        last (or the known one, if none) is the library's.
+        """
+        pages = self._fetch(known_pages, on_page, on_progress, cancel, release=True)
+        return sum(page.count for page in pages.values())
+
+    def _fetch(
+        self,
+        known_pages: Mapping[int, Page] | None,
+        on_page: Callable[[Page], None] | None,
+        on_progress: Callable[[int, int], None] | None,
+        cancel: threading.Event | None,
+        release: bool,
+    ) -> dict[int, Page]:
         stats = self.stats = FetchStats()
         started = time.monotonic()
         try:
-            with _Fetch(self, stats, on_page, on_progress, cancel) as run:
+            with _Fetch(self, stats, on_page, on_progress, cancel, release) as run:
                 return run.library(known_pages or {})
         finally:
             stats.elapsed = time.monotonic() - started
@@ -199,13 +279,16 @@ class _Fetch:
         on_page: Callable[[Page], None] | None,
         on_progress: Callable[[int, int], None] | None,
         cancel: threading.Event | None,
+        release: bool,
     ) -> None:
         self.fetcher = fetcher
         self.stats = stats
         self.on_page = on_page
         self.on_progress = on_progress
         self.cancel = cancel
+        self.release = release
         self.governor = Governor(fetcher.max_concurrency, time.monotonic())
+        self.gate = _Gate()
         self.outcomes: queue.Queue[_Outcome] = queue.Queue()
         self.in_flight = 0
         self.closed = threading.Event()
@@ -230,7 +313,7 @@ class _Fetch:
 
     # -- the library, pass by pass ---------------------------------------------------------
 
-    def library(self, known: Mapping[int, Page]) -> list[dict]:
+    def library(self, known: Mapping[int, Page]) -> dict[int, Page]:
         """Fetch until a pass is consistent with page 0 read before and after it."""
         baseline = self.first_page()
         pages, caller_clean = self.reusable(known, baseline)
@@ -298,21 +381,25 @@ class _Fetch:
 
         self.run(offsets, keep)
 
-    def finish(self, baseline: Page, pages: dict[int, Page], page0_delivered: bool) -> list[dict]:
-        """The items of a consistent pass, newest first."""
+    def finish(
+        self, baseline: Page, pages: dict[int, Page], page0_delivered: bool
+    ) -> dict[int, Page]:
+        """The pages of a consistent pass."""
         if not page0_delivered:
             self.deliver(baseline, pages)
-        return [item for offset in sorted(pages) for item in pages[offset].items]
+        return pages
 
     def deliver(self, page: Page, pages: dict[int, Page]) -> None:
         self.stats.pages += 1
         if self.on_page is not None:
             self.on_page(page)
+        if self.release and page.offset:  # page 0 identifies the library: kept whole
+            pages[page.offset] = page.released()
         self.report(pages, page.total)
 
     def report(self, pages: dict[int, Page], total: int) -> None:
         if self.on_progress is not None:
-            self.on_progress(sum(len(p.items) for p in pages.values()), total)
+            self.on_progress(sum(p.count for p in pages.values()), total)
 
     # -- the dispatcher ----------------------------------------------------------------------
 
@@ -334,31 +421,34 @@ class _Fetch:
                 continue
             self.in_flight -= 1
             page = self.handle(outcome, attempts[outcome.offset], waiting)
+            if not stopped:
+                self.dispatch(waiting)  # refill first: on_page (a disk write) may take a while
             if page is not None and not stopped:
                 stopped = not keep(page)
             if stopped:
                 waiting.clear()
 
     def dispatch(self, waiting: list[tuple[float, int]]) -> None:
-        """Send as many waiting pages as the bound, the pause and the pace allow."""
-        governor = self.governor
-        while waiting and self.in_flight < governor.limit:
+        """Send as many waiting pages as the bound, the pause and the learned window allow."""
+        while waiting and self.in_flight < self.governor.limit:
             now = time.monotonic()
-            if max(governor.ready_at(), waiting[0][0]) > now:
+            if self.ready_at(waiting) > now:
                 return
             _, offset = heapq.heappop(waiting)
             self.in_flight += 1
             self.stats.requests += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self.in_flight)
-            governor.sent(now)
-            self.pool.submit(self.send, offset)
+            self.pool.submit(self.send, offset, self.governor.sent(now))
+
+    def ready_at(self, waiting: list[tuple[float, int]]) -> float:
+        """When the next waiting page may go, bound aside."""
+        return max(self.gate.until, self.governor.ready_at(), waiting[0][0])
 
     def next_outcome(self, waiting: list[tuple[float, int]]) -> _Outcome | None:
         """The next finished request, or None when it is time to dispatch or check `cancel`."""
         timeout = CANCEL_POLL
         if waiting and self.in_flight < self.governor.limit:
-            ready = max(self.governor.ready_at(), waiting[0][0])
-            timeout = min(timeout, max(0.0, ready - time.monotonic()))
+            timeout = min(timeout, max(0.0, self.ready_at(waiting) - time.monotonic()))
         try:
             return self.outcomes.get(timeout=timeout) if timeout > 0 else self.outcomes.get_nowait()
         except queue.Empty:
@@ -370,12 +460,12 @@ class _Fetch:
                 "Import stopped: the pages fetched so far are kept and a new import resumes there"
             )
 
-    def send(self, offset: int) -> None:
+    def send(self, offset: int, ticket: int) -> None:
         """Worker thread: one `GET /me/tracks` window; the outcome goes back to the dispatcher."""
         if self.closed.is_set():
             return
         sent_at = time.monotonic()
-        outcome = _Outcome(offset, None, sent_at, 0.0)
+        outcome = _Outcome(offset, ticket, None, sent_at, 0.0)
         try:
             token = outcome.token = self.fetcher.tokens.access_token()
             outcome.response = self.http.get(
@@ -383,6 +473,7 @@ class _Fetch:
                 params={"limit": PAGE_SIZE, "offset": offset},
                 headers={"Authorization": f"Bearer {token.reveal()}"},
                 timeout=self.fetcher.timeout,
+                extensions={"trace": self.gate.trace},
             )
             if outcome.response.status_code == 200:
                 outcome.body = _json(outcome.response)
@@ -406,7 +497,7 @@ class _Fetch:
         if status == 200:
             page = _page(outcome)
             if page is not None:
-                self.governor.succeeded(outcome.sent_at, outcome.latency)
+                self.governor.succeeded(outcome.ticket)
                 return page
             self.retry(outcome.offset, attempts, waiting, lambda: _unreadable(outcome))
             return None
@@ -423,8 +514,16 @@ class _Fetch:
     def failed(
         self, outcome: _Outcome, attempts: _Attempts, waiting: list[tuple[float, int]]
     ) -> None:
-        """Retry transport failures and timeouts; anything else (a token error) ends the fetch."""
+        """Retry transport failures and timeouts; anything else (a token error) ends the fetch.
+
+        A request the gate held back was never sent: it goes again once the pause is over.
+        """
         error = outcome.error
+        if isinstance(error, _HeldBack):
+            self.governor.withdrawn(outcome.ticket)
+            self.stats.held_back += 1
+            heapq.heappush(waiting, (0.0, outcome.offset))
+            return
         if isinstance(error, httpx.TransportError):
             self.retry(outcome.offset, attempts, waiting, lambda: network_error(error))
             return
@@ -470,14 +569,11 @@ class _Fetch:
                 resume_at=resume_at,
             )
         wait = max(wait, self.fetcher.backoff_base)
-        if self.governor.rate_limited(outcome.sent_at, time.monotonic(), wait):
+        read_at = outcome.sent_at + outcome.latency
+        self.gate.hold(read_at + wait)  # the gate saw it first, unless a transport hides traces
+        if self.governor.rate_limited(outcome.ticket, read_at, wait):
             self.stats.rate_limit_pauses += 1
-            log.info(
-                "Spotify rate limit: pausing %.1f s, then %d in flight, one request every %.2f s",
-                wait,
-                self.governor.limit,
-                self.governor.interval,
-            )
+            log.info("Spotify rate limit: pausing %.1f s; window %s", wait, self.governor.window)
         heapq.heappush(waiting, (0.0, outcome.offset))
 
     def unauthorized(
@@ -532,6 +628,12 @@ def _page(outcome: _Outcome) -> Page | None:
     if not isinstance(items, list) or not isinstance(total, int):
         return None
     return Page(outcome.offset, items, total)
+
+
+def _status_and_headers(value: Sequence[Any]) -> tuple[int, Any]:
+    """Status and header list from httpcore's reply trace: HTTP/1.1 gives (version, status,
+    reason, headers), HTTP/2 (status, headers)."""
+    return (value[1] if len(value) == 4 else value[0]), value[-1]
 
 
 def _unreadable(outcome: _Outcome) -> SpotifyError:
