@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -81,12 +82,18 @@ class WorkerController:
         #: Redis failed under the worker: its registration must be marked dead before it
         #: registers again (see `EmbeddedWorker.forget_registration`).
         self._lost_redis = False
+        self._redis_down_since: datetime | None = None
 
     # public steering
 
     @property
     def state(self) -> WorkerState:
         return self._state
+
+    @property
+    def redis_down_since(self) -> datetime | None:
+        """When Redis first failed under the running worker; None while it answers."""
+        return self._redis_down_since
 
     @property
     def paused(self) -> bool:
@@ -190,6 +197,8 @@ class WorkerController:
         if self._paused:
             busy = alive and self._activity is WorkerState.BUSY
             return WorkerState.BUSY if busy else WorkerState.PAUSED
+        if alive and self._redis_down_since is not None:
+            return WorkerState.WAITING_FOR_REDIS
         return self._activity if alive else WorkerState.IDLE
 
     def _on_activity(self, state: WorkerState) -> None:
@@ -271,6 +280,7 @@ class WorkerController:
                     self._lost_redis = False
                 enqueue_due_retries(conn, func=self.import_func)
                 worker.recover_abandoned()
+                self._redis_answers()
                 worker.work(burst=not self.wait_for_other_jobs, logging_level=RQ_LOG_LEVEL)
                 self._arm_retry_timer(next_retry_at(conn))
         except (FavdeskError, redis.RedisError) as error:
@@ -283,7 +293,7 @@ class WorkerController:
             self._lost_redis = True
             self._record_error(RedisUnavailable("the worker lost its Redis connection"))
             return False
-        self.last_error = None
+        self._redis_answers()
         return True
 
     def _on_shutdown_command(self, worker: EmbeddedWorker) -> None:
@@ -293,7 +303,19 @@ class WorkerController:
             self._cancel_retry_timer()
         self._log(f"[{QUEUE_NAME}] worker: stopped by an RQ shutdown command")
 
+    def _redis_answers(self) -> None:
+        self.last_error = None
+        with self._lock:
+            if self._redis_down_since is not None:
+                self._redis_down_since = None
+                self._update()
+
     def _record_error(self, error: Exception) -> None:
+        """Redis failed under the worker (it retries with backoff unless told not to)."""
+        with self._lock:
+            if self._redis_down_since is None:
+                self._redis_down_since = datetime.now(UTC)
+            self._update()
         self.last_error = str(error)
         logger.warning("worker: %s", error)
         self._log(f"[{QUEUE_NAME}] worker: {error}")

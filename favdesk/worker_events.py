@@ -11,6 +11,7 @@ class WorkerState(StrEnum):
     BUSY = "busy"  # running a job
     WAITING = "waiting"  # blocking wait for jobs from other apps
     PAUSED = "paused"
+    WAITING_FOR_REDIS = "waiting-for-redis"  # Redis failed under it: retrying with backoff
     STOPPING = "stopping"
 
 

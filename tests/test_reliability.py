@@ -18,7 +18,7 @@ from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.runtime import Runtime
 from favdesk.settings import load_settings
 from favdesk.storage import BUCKET
-from favdesk.worker_events import WorkerListener
+from favdesk.worker_events import WorkerListener, WorkerState
 from tests.test_ingest import configured_sandbox, login_request, today_keys
 
 USER = "zoe"
@@ -101,6 +101,10 @@ class Finished(WorkerListener):
     def __init__(self) -> None:
         self.done = threading.Event()
         self.results: list[tuple[bool, str | None]] = []
+        self.states: list[WorkerState] = []
+
+    def on_state(self, state: WorkerState) -> None:
+        self.states.append(state)
 
     def on_job_finished(self, job_id, user_id, ok, error) -> None:
         self.results.append((ok, error))
@@ -119,3 +123,6 @@ def test_the_apps_worker_rides_out_a_redis_restart_mid_import(durable_redis, slo
         assert listener.done.wait(90), listener.results
         assert_imported_once(runtime.app_redis)
         assert runtime.worker.last_error is None
+        assert runtime.worker.redis_down_since is None
+    waiting = listener.states.index(WorkerState.WAITING_FOR_REDIS)  # said while Redis was away
+    assert WorkerState.BUSY in listener.states[waiting:]  # then it ran the job again

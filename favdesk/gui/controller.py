@@ -471,7 +471,14 @@ class AppController(QObject):
 
     def _worker_state(self, state: WorkerState) -> None:
         busy = state in (WorkerState.BUSY, WorkerState.STOPPING)
-        self._update(worker=state, stopping=self.state.stopping if busy else None)
+        down = self.state.redis_down_since
+        if state == WorkerState.WAITING_FOR_REDIS:
+            down = down or datetime.now(UTC)
+        elif self.state.worker == WorkerState.WAITING_FOR_REDIS or busy:
+            down = None  # the worker reached Redis again
+        self._update(
+            worker=state, stopping=self.state.stopping if busy else None, redis_down_since=down
+        )
         self.poller.update(paused=state == WorkerState.PAUSED, busy=busy)
         if self.quitting and state == WorkerState.STOPPED:
             self.quit_ready.emit()
@@ -513,7 +520,10 @@ class AppController(QObject):
             queued = None
         back = snapshot.redis.reachable and self.state.status_error is not None
         error = None if snapshot.redis.reachable else snapshot.redis.error or "no answer"
-        self._update(snapshot=snapshot, status_error=error, queued_job=queued)
+        down = None if snapshot.redis.reachable else self._redis_down_since()
+        self._update(
+            snapshot=snapshot, status_error=error, queued_job=queued, redis_down_since=down
+        )
         if back:
             self._redis_back()
 
@@ -528,4 +538,7 @@ class AppController(QObject):
         self._call(lambda r: r.worker.kick(), "restart the worker after the Redis outage")
 
     def _poll_failed(self, message: str) -> None:
-        self._update(status_error=message)
+        self._update(status_error=message, redis_down_since=self._redis_down_since())
+
+    def _redis_down_since(self) -> datetime:
+        return self.state.redis_down_since or datetime.now(UTC)

@@ -76,6 +76,7 @@ WORKER_WORDS = {
     WorkerState.WAITING: ("Waiting for jobs from other apps", "ok"),
     WorkerState.PAUSED: ("Paused: queued jobs wait until you resume", "warn"),
     WorkerState.STOPPING: ("Stopping after the current job...", "busy"),
+    WorkerState.WAITING_FOR_REDIS: ("Waiting for Redis: jobs run when it answers again", "warn"),
 }
 #: Worker states in which no new job starts.
 HALTED = (WorkerState.PAUSED, WorkerState.STOPPED, WorkerState.STOPPING)
@@ -294,11 +295,22 @@ def _error_view(
     return SyncView(words, "error", help_text, last_success=last, action=action, detail=message)
 
 
-def worker_view(state: WorkerState, stopping: str | None = None) -> tuple[str, str]:
-    """The worker's state in words and tone; a stop in progress says what happens to the job."""
-    if state == WorkerState.STOPPING and stopping in STOPPING_WORDS:
-        return STOPPING_WORDS[stopping], "busy"
-    return WORKER_WORDS[state]
+def worker_view(d: Dashboard) -> tuple[str, str]:
+    """The worker's state in words and tone; a stop in progress says what happens to the job,
+    and while Redis does not answer, that the worker waits for it and since when."""
+    if d.worker == WorkerState.STOPPING and d.stopping in STOPPING_WORDS:
+        return STOPPING_WORDS[d.stopping], "busy"
+    waiting = redis_wait(d)
+    if waiting is not None:
+        return f"{waiting}: jobs run when it answers again", "warn"
+    return WORKER_WORDS[d.worker]
+
+
+def redis_wait(d: Dashboard) -> str | None:
+    """ "Waiting for Redis since 14:05" while Redis does not answer and the worker would run."""
+    if d.redis_down_since is None or d.worker in HALTED:
+        return None
+    return f"Waiting for Redis since {clock(d.redis_down_since)}"
 
 
 def can_sync(d: Dashboard) -> bool:
@@ -360,6 +372,9 @@ def status_line(d: Dashboard) -> str:
         return f"Syncing: {number(d.job.fetched)} / {number(d.job.total)} songs"
     if d.worker == WorkerState.PAUSED:
         return "Paused"
+    waiting = redis_wait(d)
+    if waiting is not None:
+        return waiting
     view = sync_view(d)
     if view.tone == "error":
         return f"Sync failed: {view.words.removeprefix('Error: ')}"
@@ -374,7 +389,7 @@ def tray_look(d: Dashboard) -> str:
     """Which tray icon fits: syncing, error, paused or idle (in that order of importance)."""
     if d.job is not None:
         return "syncing"
-    if d.startup == "failed" or sync_view(d).tone == "error":
+    if d.startup == "failed" or redis_wait(d) is not None or sync_view(d).tone == "error":
         return "error"
     if d.worker in (WorkerState.PAUSED, WorkerState.STOPPED):
         return "paused"

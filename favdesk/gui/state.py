@@ -85,6 +85,8 @@ class Dashboard:
     outcome: JobOutcome | None = None
     snapshot: StatusSnapshot | None = None
     status_error: str | None = None
+    #: When Redis first failed to answer a poll or the worker; None while it answers.
+    redis_down_since: datetime | None = None
     poll: PollPlan = field(default_factory=PollPlan)
     files: tuple[StoredFile, ...] = ()
     files_error: str | None = None

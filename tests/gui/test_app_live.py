@@ -489,11 +489,15 @@ def test_a_sync_left_queued_by_a_redis_outage_runs_when_redis_is_back(
     click(qtbot, window.worker.resume)  # its burst hits the outage and ends
     qtbot.waitUntil(lambda: any("worker: " in line for line in window.log.lines()), timeout=LONG)
     qtbot.waitUntil(lambda: window.redis.status.words.startswith("Redis unreachable"), timeout=LONG)
+    waiting = "Waiting for Redis since "
+    qtbot.waitUntil(lambda: window.worker.status.words.startswith(waiting), timeout=LONG)
+    assert window.windowTitle().startswith(waiting)  # the tray's tooltip says the same
     assert controller.state.outcome is before, "nothing ran while Redis was away"
     durable_redis.start()
     qtbot.waitUntil(lambda: controller.state.outcome is not before, timeout=LONG)
     assert (controller.state.outcome.job_id, controller.state.outcome.ok) == (queued, True)
     qtbot.waitUntil(lambda: window.sync.status.words.startswith("Done at "), timeout=LONG)
+    assert not window.worker.status.words.startswith(waiting)
 
 
 def test_saved_settings_are_applied_by_reopening_the_runtime(qtbot, launch, app_settings):

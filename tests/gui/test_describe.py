@@ -154,11 +154,29 @@ def test_a_job_requeued_by_a_stop_shows_as_queued_once_redis_says_so():
 
 
 def test_a_stop_says_whether_the_running_sync_finishes_or_is_cancelled():
-    finish, _tone = worker_view(WorkerState.STOPPING, "finish")
-    cancel, _tone = worker_view(WorkerState.STOPPING, "cancel")
+    stopping = replace(READY, worker=WorkerState.STOPPING)
+    finish, _tone = worker_view(replace(stopping, stopping="finish"))
+    cancel, _tone = worker_view(replace(stopping, stopping="cancel"))
     assert finish == "Stopping: the current sync finishes first, then no new ones start"
     assert cancel == "Stopping: the current sync ends after the page it is fetching"
-    assert worker_view(WorkerState.STOPPING)[0] == "Stopping after the current job..."
+    assert worker_view(stopping)[0] == "Stopping after the current job..."
+
+
+def test_with_redis_away_the_worker_tray_and_tooltip_say_it_waits_for_redis_since_when():
+    down = replace(READY, redis_down_since=samples.NOW)
+    since = clock(samples.NOW)
+    assert worker_view(down) == (
+        f"Waiting for Redis since {since}: jobs run when it answers again",
+        "warn",
+    )
+    assert status_line(down) == f"Waiting for Redis since {since}"
+    assert tray_look(down) == "error"
+    paused = replace(down, worker=WorkerState.PAUSED)  # a pause by the person stands first
+    assert (worker_view(paused)[0], status_line(paused)) == (
+        "Paused: queued jobs wait until you resume",
+        "Paused",
+    )
+    assert worker_view(READY) == ("Running, idle", "ok")
 
 
 def test_an_expired_link_is_the_status_line_when_nothing_failed():

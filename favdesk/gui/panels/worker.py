@@ -39,7 +39,7 @@ class WorkerPanel(Card):
         if not d.ready:
             self.status.show_status("Not started yet", "neutral")
         else:
-            self.status.show_status(*worker_view(state, d.stopping))
+            self.status.show_status(*worker_view(d))
         self.detail.setText(_detail(d, state))
         self.pause.setEnabled(d.ready and state in RUNNING)
         self.resume.setEnabled(d.ready and state in RESUMABLE)
