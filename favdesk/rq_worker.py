@@ -36,6 +36,8 @@ logger = logging.getLogger("favdesk.worker")
 WAKE_FUNC = "favdesk.rq_worker.wake_up"
 #: Heartbeats while a job runs: a worker that dies mid-job is noticed within about 2 minutes.
 HEARTBEAT_INTERVAL = 60
+#: How long past a missed heartbeat a running job still counts as alive (a busy machine).
+HEARTBEAT_GRACE = 60
 
 
 def wake_up() -> None:
@@ -254,7 +256,7 @@ class EmbeddedWorker(SimpleWorker):
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         """Short, because `_Heartbeats` renews it (SimpleWorker would use the job timeout)."""
-        return self.job_monitoring_interval + 60
+        return self.job_monitoring_interval + HEARTBEAT_GRACE
 
     def handle_execution_ended(self, job: Job, queue: Any, heartbeat_ttl: int) -> None:
         """Right after the job function returned or raised: record tracks and the error."""

@@ -5,10 +5,12 @@ docs/reliability.md lists every scenario with its last result.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -126,3 +128,38 @@ def test_the_apps_worker_rides_out_a_redis_restart_mid_import(durable_redis, slo
         assert runtime.worker.redis_down_since is None
     waiting = listener.states.index(WorkerState.WAITING_FOR_REDIS)  # said while Redis was away
     assert WorkerState.BUSY in listener.states[waiting:]  # then it ran the job again
+
+
+#: A `favdesk worker` whose heartbeats expire within 2 s, as a test's stand-in for minutes.
+SHORT_HEARTBEAT_WORKER = (
+    "import sys; import favdesk.rq_worker as w; w.HEARTBEAT_INTERVAL = 1; w.HEARTBEAT_GRACE = 1; "
+    "from favdesk.cli import main; sys.exit(main(['worker'{burst}]))"
+)
+
+
+def short_heartbeat_worker(log: Path, burst: bool = False) -> subprocess.Popen:
+    code = SHORT_HEARTBEAT_WORKER.format(burst=", '--burst'" if burst else "")
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_worker_asleep_mid_import_past_its_heartbeat_finishes_it_on_waking(
+    durable_redis, slow_spotify, tmp_path
+):
+    link(slow_spotify)
+    worker = short_heartbeat_worker(tmp_path / "worker.log")
+    try:
+        wait_for(lambda: slow_spotify.stats.tracks_requests >= 5, "the import's first pages")
+        worker.send_signal(signal.SIGSTOP)  # the laptop's lid closes
+        time.sleep(4)  # asleep for twice its heartbeat's lifetime
+        worker.send_signal(signal.SIGCONT)
+        app = redis.Redis.from_url(durable_redis.url)
+        wait_for(lambda: app.get(keys.sync_key(USER)) == b"done", "the import", timeout=90)
+        wait_for(lambda: app.zcard(keys.REGISTRY_KEYS["finished"]) == 1, "the job's end")
+        assert_imported_once(app)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
