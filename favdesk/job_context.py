@@ -32,6 +32,16 @@ class JobContext:
     services: Services | None = None
     on_report: Callable[[int, int, str], None] | None = field(default=None, repr=False)
     on_log: Callable[[str], None] | None = field(default=None, repr=False)
+    #: False once another worker took the job over (this one was asleep past its heartbeat).
+    is_current: Callable[[], bool] | None = field(default=None, repr=False)
+
+    def still_current(self) -> bool:
+        """Whether this run still owns its job (one Redis command; True when unknown).
+
+        A run whose worker slept past its heartbeat may wake after another worker resumed
+        and finished the job: it must not upload or write the job's status any more.
+        """
+        return self.is_current is None or self.is_current()
 
     def report(self, fetched: int, total: int, phase: str) -> None:
         """Progress for the local listener (free: no Redis command)."""

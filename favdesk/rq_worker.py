@@ -25,7 +25,7 @@ from rq.worker import SimpleWorker
 
 from favdesk.errors import FavdeskError
 from favdesk.job_context import JobContext, running_with
-from favdesk.keys import QUEUE_NAME
+from favdesk.keys import QUEUE_NAME, REGISTRY_KEYS
 from favdesk.progress import counts_bytes
 from favdesk.queue import ingest_queue, job_user_id
 from favdesk.recovery import recover_abandoned_jobs
@@ -38,6 +38,7 @@ WAKE_FUNC = "favdesk.rq_worker.wake_up"
 HEARTBEAT_INTERVAL = 60
 #: How long past a missed heartbeat a running job still counts as alive (a busy machine).
 HEARTBEAT_GRACE = 60
+TAKEN_OVER = "another worker took this job over while this one was away: its run is dropped"
 
 
 def wake_up() -> None:
@@ -62,6 +63,8 @@ class _Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     fetched: int | None = None
     error: str | None = None
+    #: Another worker took the job over while this one slept: its outcome is not recorded.
+    taken_over: bool = False
 
 
 class EmbeddedWorker(SimpleWorker):
@@ -231,6 +234,7 @@ class EmbeddedWorker(SimpleWorker):
             self.services,
             on_report=lambda fetched, total, phase: self._report(run, fetched, total, phase),
             on_log=lambda line: self._notify("on_log", line),
+            is_current=lambda: not self._taken_over(),
         )
         with self._gate:
             self._run = run
@@ -267,12 +271,41 @@ class EmbeddedWorker(SimpleWorker):
             return
         error = sys.exc_info()[1]  # set when RQ calls this from its `except:` block
         run.error = describe_failure(error, job) if error is not None else None
+        run.taken_over = self._taken_over()
+        if run.taken_over:
+            self._notify("on_log", f"[{QUEUE_NAME}] {job.id}: {TAKEN_OVER}")
+            return
         job.meta.update(tracks=run.fetched, error=run.error)
         job.save_meta()
+
+    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any) -> None:
+        """RQ's bookkeeping, unless another worker took the job over (it records the end)."""
+        if self._run is not None and self._run.taken_over:
+            return
+        super().handle_job_success(job, queue, started_job_registry)
+
+    def handle_job_failure(
+        self, job: Job, queue: Any, started_job_registry: Any = None, exc_string: str = ""
+    ) -> None:
+        if self._run is not None and self._run.taken_over:
+            return
+        super().handle_job_failure(job, queue, started_job_registry, exc_string)
+
+    def _taken_over(self) -> bool:
+        """Whether this worker's execution of the job left the started registry: a worker
+        that found its heartbeat expired recovered the job (see `recovery.py`)."""
+        execution = self.execution
+        if execution is None:
+            return False
+        started = self.connection.zscore(REGISTRY_KEYS["started"], execution.composite_key)
+        return started is None
 
     # helpers
 
     def _finish(self, job: Job, queue: Any, run: _Run) -> None:
+        if run.taken_over:
+            self._notify("on_job_finished", run.job_id, run.user_id, False, TAKEN_OVER)
+            return
         ok = job.get_status(refresh=False) == JobStatus.FINISHED
         error = None if ok else run.error or "failed"
         if not ok and run.cancel.is_set() and self._requeue(job, queue):

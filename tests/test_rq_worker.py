@@ -57,6 +57,8 @@ def test_rq_still_has_the_private_hooks_favdesk_overrides():
         ("handle_execution_ended", ["self", "job", "queue", "heartbeat_ttl"]),
         ("maintain_heartbeats", ["self", "job"]),
         ("teardown", ["self"]),
+        ("handle_job_success", ["self", "job", "queue", "started_job_registry"]),
+        ("handle_job_failure", ["self", "job", "queue", "started_job_registry", "exc_string"]),
         ("register_birth", ["self"]),
         ("register_death", ["self"]),
     ],
@@ -156,7 +158,13 @@ def test_the_key_names_favdesk_reads_are_the_ones_rq_writes(app, redis_url):
 
 def test_worker_attributes_favdesk_sets_or_reads_exist_on_rq_workers(app):
     worker = SimpleWorker(["spotify-ingest"], connection=app)
-    for name in ("_stop_requested", "job_monitoring_interval", "pubsub", "pubsub_thread"):
+    for name in (
+        "_stop_requested",
+        "job_monitoring_interval",
+        "pubsub",
+        "pubsub_thread",
+        "execution",
+    ):
         assert hasattr(worker, name), name
     assert "death_penalty_class" in vars(BaseWorker) or hasattr(SimpleWorker, "death_penalty_class")
     assert hasattr(SimpleWorker, "log_result_lifespan")
