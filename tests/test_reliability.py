@@ -18,6 +18,7 @@ import redis
 from favdesk import keys
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.runtime import Runtime
+from favdesk.sandbox import follow_login
 from favdesk.settings import load_settings
 from favdesk.storage import BUCKET
 from favdesk.worker_events import WorkerListener, WorkerState
@@ -43,6 +44,11 @@ def slow_spotify(durable_redis, monkeypatch):
     with configured_sandbox(TRACKS, durable_redis.url, monkeypatch) as sandbox:
         sandbox.faults.latency = LATENCY
         yield sandbox
+
+
+def follow_login_ok(url: str) -> bool:
+    """A browser that logs in like a person who clicks Agree."""
+    return follow_login(url).status_code == 200
 
 
 def link(sandbox) -> None:
@@ -163,3 +169,42 @@ def test_a_worker_asleep_mid_import_past_its_heartbeat_finishes_it_on_waking(
         worker.terminate()
         worker.wait(30)
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """The local storage folder on a 1 MB tmpfs (mounting needs root; skipped without)."""
+    folder = tmp_path / "data" / "storage"
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_disk_keeps_the_previous_file_whole_and_says_storage(
+    small_disk, redis_url, monkeypatch
+):
+    with configured_sandbox(200, redis_url, monkeypatch) as spotify:
+        listener = Finished()
+        with Runtime(load_settings(), listener=listener) as runtime:
+            runtime.link(open_browser=follow_login_ok)
+            wait_for(lambda: len(listener.results) == 1, "the first import")
+            assert listener.results == [(True, None)]
+            (key,) = today_keys()
+            first = (small_disk / BUCKET / key).read_bytes()
+
+            spotify.add_tracks(400)  # today's file no longer fits beside the first one
+            runtime.sync(USER)
+            wait_for(lambda: len(listener.results) == 2, "the second import")
+            ok, error = listener.results[1]
+            assert not ok and "space" in error.lower(), error
+            assert runtime.app_redis.get(keys.sync_key(USER)) == b"error:storage"
+            assert (small_disk / BUCKET / key).read_bytes() == first  # whole, not half-written
+            assert [p.name for p in (small_disk / BUCKET / key).parent.iterdir()] == [
+                Path(key).name
+            ]  # no temporary file left behind
