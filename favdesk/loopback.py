@@ -3,7 +3,9 @@
 Binds 127.0.0.1 (or ::1) on the redirect URI's port, or a free one when the URI has none, and
 waits for exactly one redirect to the callback path carrying the expected `state`. The
 browser's request is held open until the app has finished the link, so the tab can say whether
-it worked.
+it worked. Anything else (another path or method, a `Host` that is not this address: DNS
+rebinding, a malformed or oversized request, repeated parameters) gets a short plain-text
+refusal and never reaches the wait.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ IDLE_SECONDS = 5.0
 REQUEST_SECONDS = 10.0
 #: How often a wait checks its cancel event.
 POLL_SECONDS = 0.1
+#: The only addresses the callback listens on (Spotify accepts no other redirect host).
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+#: The redirect's own parameters: each may come at most once.
+REDIRECT_PARAMETERS = ("code", "state", "error")
+#: More query fields than any redirect carries: such a request is refused unread.
+MAX_FIELDS = 20
+#: The longest `error` name shown back (Spotify's are short words such as access_denied).
+MAX_ERROR_NAME = 100
 DECLINED = "You declined access on Spotify's page: nothing was linked. Run the link again to retry."
 WRONG_STATE = (
     "This login does not belong to the link favdesk is waiting for (an old or foreign tab?): "
@@ -90,6 +100,11 @@ class CallbackServer:
     def __init__(self, redirect_uri: str) -> None:
         parts = urlsplit(redirect_uri)
         self.host = parts.hostname or "127.0.0.1"
+        if self.host not in LOOPBACK_HOSTS:
+            raise LinkError(
+                f"favdesk listens for the login only on 127.0.0.1 or ::1, not {self.host}: "
+                "set REDIRECT_URI to http://127.0.0.1/callback"
+            )
         self.requested_port = parts.port or 0
         self.path = parts.path or "/"
         self._arrivals: queue.Queue[Callback] = queue.Queue()
@@ -108,8 +123,20 @@ class CallbackServer:
     @property
     def redirect_uri(self) -> str:
         """The redirect URI with the port actually bound."""
+        return f"http://{self.netloc}{self.path}"
+
+    @property
+    def netloc(self) -> str:
+        """`host:port` as a browser sends it in the `Host` header."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.path}"
+        return f"{host}:{self.port}"
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether a `Host` header names this listener (anything else is DNS rebinding)."""
+        host = host.strip().lower()
+        if host == self.netloc:
+            return True
+        return self.port == 80 and host == self.netloc.removesuffix(":80")
 
     def start(self) -> CallbackServer:
         """Bind and serve in a background thread; `PortBusy` if the port is taken."""
@@ -217,7 +244,7 @@ class CallbackServer:
         if callback.error == "access_denied":
             callback.finish(False, DECLINED)
             return LinkDeclined(DECLINED)
-        what = callback.error or "no authorization code"
+        what = _printable(callback.error, MAX_ERROR_NAME) or "no authorization code"
         message = (
             f"Spotify did not complete the login ({what}): nothing was linked. Run the link again."
         )
@@ -225,11 +252,23 @@ class CallbackServer:
         return LinkError(message)
 
 
+class _Refused(Exception):
+    """A request that does not reach the wait, with the status and words to answer it."""
+
+    def __init__(self, status: HTTPStatus, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
 class _Server(ThreadingHTTPServer):
     #: Non-daemon handler threads are joined by `server_close()`, so `stop()` returns only after
     #: every browser got its page, even when the process exits right after. Connections still
     #: sending their request are cut first (`drop_unread`): only answered requests are waited for.
     daemon_threads = False
+    #: socketserver's default backlog of 5 makes a burst of connections (a browser's
+    #: preconnects, a local flood) wait for the kernel's SYN retries, a second or more each.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -299,11 +338,11 @@ def _handler_for(owner: CallbackServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self.server.request_read(self.connection)
-            parts = urlsplit(self.path)
-            if parts.path != owner.path:
-                self._reply(HTTPStatus.NOT_FOUND, False, "Nothing here.")
+            try:
+                callback = Callback(self._redirect_query())
+            except _Refused as refused:
+                self._plain(refused.status, refused.text)
                 return
-            callback = Callback(parse_qs(parts.query))
             if not owner._deliver(callback):
                 self._reply(HTTPStatus.GONE, False, NOT_WAITING)
                 return
@@ -311,23 +350,83 @@ def _handler_for(owner: CallbackServer) -> type[BaseHTTPRequestHandler]:
             status = HTTPStatus.OK if callback.ok else HTTPStatus.BAD_REQUEST
             self._reply(status, callback.ok, callback.message)
 
+        def do_other(self) -> None:
+            """Every other standard method: the callback only answers GET."""
+            self.server.request_read(self.connection)
+            self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "Only GET is answered here.", "GET")
+
+        do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_other
+
+        def _redirect_query(self) -> dict[str, list[str]]:
+            """The redirect's parameters; `_Refused` for a wrong `Host`, target or parameters."""
+            if self.request_version == "HTTP/0.9":  # no browser sends it
+                raise _Refused(HTTPStatus.BAD_REQUEST, "Use HTTP/1.0 or HTTP/1.1.")
+            hosts = self.headers.get_all("Host", [])
+            if len(hosts) != 1:
+                raise _Refused(HTTPStatus.BAD_REQUEST, "A request needs exactly one Host header.")
+            if not owner.host_allowed(hosts[0]):
+                raise _Refused(HTTPStatus.MISDIRECTED_REQUEST, f"This is only {owner.netloc}.")
+            if not self.path.startswith("/"):
+                raise _Refused(HTTPStatus.BAD_REQUEST, "Only a path is accepted as the target.")
+            parts = urlsplit(self.path)
+            if parts.path != owner.path:
+                raise _Refused(HTTPStatus.NOT_FOUND, "Nothing here.")
+            try:
+                query = parse_qs(parts.query, max_num_fields=MAX_FIELDS)
+            except ValueError:
+                raise _Refused(HTTPStatus.BAD_REQUEST, "Too many parameters.") from None
+            if any(len(query.get(name, ())) > 1 for name in REDIRECT_PARAMETERS):
+                raise _Refused(HTTPStatus.BAD_REQUEST, "Each parameter may come only once.")
+            return query
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (bad request line, too long, too many headers, an
+            unknown method) in the same plain form, without echoing the request."""
+            status = HTTPStatus(code)
+            self._plain(status, f"{status.phrase}.")
+
+        def _plain(self, status: HTTPStatus, text: str, allow: str | None = None) -> None:
+            """A refusal: plain text, never a page, and the connection is closed after it."""
+            body = f"{status.value} {status.phrase}: {text}\n".encode()
+            self.close_connection = True
+            # http.server answers HTTP/0.9 (and a request line too bad to tell) with a bare body
+            self.request_version = "HTTP/1.0"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Cache-Control", "no-store")
+            if allow is not None:
+                self.send_header("Allow", allow)
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
         def _reply(self, status: HTTPStatus, ok: bool, message: str) -> None:
             body = render_page(ok, message).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header(
+                "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"
+            )
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             """Log without the query string (it carries the authorization code), and without
-            failing for a connection that never sent a request line (a timed-out preconnect)."""
+            failing for a connection that never sent a whole request line (a timed-out
+            preconnect, a request line too long)."""
             command = getattr(self, "command", None)
-            if command is None:
+            if not command:
                 log.debug("callback connection closed without a request")
                 return
-            log.debug("callback %s %s", command, urlsplit(self.path).path)
+            log.debug("callback %s %s", _printable(command, 20), _printable(_path_of(self), 100))
 
     return Handler
 
@@ -348,6 +447,17 @@ def _cut(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
     except OSError:
         log.debug("callback connection was already closed")
+
+
+def _path_of(handler: BaseHTTPRequestHandler) -> str:
+    """The request's target without its query (which may carry the code)."""
+    return str(getattr(handler, "path", "")).partition("?")[0]
+
+
+def _printable(text: str, limit: int) -> str:
+    """Outside text cut to `limit` characters, control characters replaced: safe in a log line
+    or a message (no forged lines, no terminal escapes)."""
+    return "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text[:limit])
 
 
 def _first(query: dict[str, list[str]], name: str) -> str:
