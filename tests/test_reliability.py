@@ -208,3 +208,40 @@ def test_a_full_disk_keeps_the_previous_file_whole_and_says_storage(
             assert [p.name for p in (small_disk / BUCKET / key).parent.iterdir()] == [
                 Path(key).name
             ]  # no temporary file left behind
+
+
+def start_app(log: Path) -> subprocess.Popen:
+    """The desktop app, offscreen, as its own process (it runs the queued import at start)."""
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "favdesk"], stdout=out, stderr=out)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_app_quit_mid_import_keeps_the_job_and_the_next_start_resumes_it(
+    durable_redis, slow_spotify, tmp_path
+):
+    link(slow_spotify)
+    app = redis.Redis.from_url(durable_redis.url)
+    first = start_app(tmp_path / "first.log")
+    try:
+        wait_for(lambda: slow_spotify.stats.tracks_requests >= 10, "the import's first pages")
+        first.send_signal(signal.SIGTERM)  # logging out quits the app mid-import
+        assert first.wait(10) == 0, (tmp_path / "first.log").read_text()
+    finally:
+        first.kill()
+    assert app.get(keys.sync_key(USER)) != b"done"
+    assert app.zcard(keys.REGISTRY_KEYS["started"]) == 0, "the job is left in started"
+    assert app.llen(keys.QUEUE_KEY) == 1, "the import is no longer queued"
+    fetched_before = slow_spotify.stats.tracks_requests
+
+    second = start_app(tmp_path / "second.log")
+    try:
+        wait_for(lambda: app.get(keys.sync_key(USER)) == b"done", "the resumed import", 90)
+        wait_for(lambda: app.zcard(keys.REGISTRY_KEYS["finished"]) == 1, "the job's end")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(10)
+    assert_imported_once(app)
+    pages = TRACKS // 50
+    assert slow_spotify.stats.tracks_requests - fetched_before < pages, "it fetched all again"
