@@ -8,6 +8,7 @@ a library is kept as its list of serials and items are built when served.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -233,6 +234,7 @@ class Library:
         self.next_serial = next_serial
         self._encoded: dict[int, bytes] = {}
         self._revisions: dict[int, int] = {}
+        self._replaced: dict[int, dict] = {}
 
     @classmethod
     def generate(cls, seed: int, size: int) -> Library:
@@ -244,6 +246,8 @@ class Library:
 
     def item(self, serial: int) -> dict:
         """The item for `serial` as served now, after any detail updates."""
+        if serial in self._replaced:
+            return copy.deepcopy(self._replaced[serial])
         item = self.generator.item(serial)
         track = item["track"]
         revision = self._revisions.get(serial, 0)
@@ -257,12 +261,24 @@ class Library:
             self._revisions[serial] = self._revisions.get(serial, 0) + 1
             self._encoded.pop(serial, None)
 
+    def replace_item(self, at: int, item: dict) -> None:
+        """Serve `item` at position `at` from now on (odd or hostile data the generator never
+        makes; not kept in state_dir)."""
+        serial = self.serials[at]
+        self._replaced[serial] = copy.deepcopy(item)
+        self._encoded.pop(serial, None)
+
     def encoded(self, serial: int) -> bytes:
-        """The JSON bytes of one item, cached: pages are served by joining these."""
+        """The JSON bytes of one item, cached: pages are served by joining these. A lone
+        surrogate (not valid Unicode, so not UTF-8) goes out as a `\\udXXX` escape."""
         data = self._encoded.get(serial)
         if data is None:
             item = self.item(serial)
-            data = json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+            text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:
+                data = json.dumps(item, separators=(",", ":")).encode()
             self._encoded[serial] = data
         return data
 
