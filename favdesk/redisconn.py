@@ -104,6 +104,12 @@ def unavailable(conn: redis.Redis, error: redis.RedisError) -> RedisUnavailable:
         )
     if isinstance(error, redis.TimeoutError):
         return RedisUnavailable(f"Redis at {where} did not answer in time ({detail}): {URL_HINT}")
+    if "certificate verify failed" in detail:
+        return RedisUnavailable(
+            f"Redis at {where} sent a TLS certificate favdesk cannot verify ({detail}): for a "
+            "server with its own CA, add ?ssl_ca_certs=/path/to/ca.pem to UPSTASH_REDIS_URL / "
+            "REDIS_URL"
+        )
     return RedisUnavailable(f"Redis at {where} is unreachable ({detail}): {URL_HINT}")
 
 

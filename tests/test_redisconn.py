@@ -128,8 +128,9 @@ def tls_redis(tmp_path):
 
 def test_tls_certificates_are_verified(tls_redis):
     port, cert = tls_redis
-    with pytest.raises(RedisUnavailable, match="certificate verify failed"):
+    with pytest.raises(RedisUnavailable, match="certificate verify failed") as refused:
         redisconn.server_info(redisconn.connect(f"rediss://127.0.0.1:{port}/0"))
+    assert "add ?ssl_ca_certs=/path/to/ca.pem" in str(refused.value)  # what to do
     trusted = redisconn.connect(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}")
     assert redisconn.server_info(trusted).version
     assert redisconn.describe_client(trusted) == f"TLS 127.0.0.1:{port} db 0"
