@@ -9,6 +9,7 @@ the right `state` reaches the app.
 from __future__ import annotations
 
 import contextlib
+import html
 import socket
 import threading
 import time
@@ -20,10 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from favdesk.errors import LinkError, LinkTimeout
+from favdesk.errors import LinkError, LinkTimeout, SpotifyAuthError
 from favdesk.link import link_spotify
 from favdesk.loopback import MAX_ERROR_NAME, MAX_FIELDS, CallbackServer
 from favdesk.sandbox import SpotifySandbox, follow_login
+from favdesk.sandbox.server import json_reply
 from favdesk.settings import load_settings
 from favdesk.spotify.auth import SpotifyApp
 
@@ -547,3 +549,40 @@ def test_the_listener_closes_when_the_wait_times_out(spotify):
     port = int(httpx.URL(httpx.URL(urls[0]).params["redirect_uri"]).port)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# -- the browser page shows outside text as text ---------------------------------------------
+
+DESCRIPTION = '<a href="http://evil.example">Log in here</a><script>alert(1)</script>&'
+
+
+class RefusingAccounts(SpotifySandbox):
+    """A Spotify stand-in whose token endpoint refuses every code with a markup description."""
+
+    def handle(self, method, target, headers, body):
+        if target.startswith("/api/token"):
+            error = {"error": "invalid_grant", "error_description": DESCRIPTION}
+            return json_reply(400, error)
+        return super().handle(method, target, headers, body)
+
+
+def test_spotify_s_error_description_is_text_on_the_browser_page(monkeypatch):
+    with RefusingAccounts(tracks=1) as spotify:
+        monkeypatch.setenv("SPOTIFY_CLIENT_ID", spotify.client_id)
+        monkeypatch.setenv("SPOTIFY_ACCOUNTS_URL", spotify.accounts_url)
+        monkeypatch.setenv("SPOTIFY_API_URL", spotify.api_url)
+        settings = load_settings()
+        pages: list[httpx.Response] = []
+
+        def browser(url: str) -> bool:
+            pages.append(follow_login(url))
+            return True
+
+        with pytest.raises(SpotifyAuthError) as refused:
+            link_spotify(settings, SpotifyApp.from_settings(settings), open_browser=browser)
+    assert DESCRIPTION in str(refused.value)  # the app shows it, as text (tests/gui)
+    (page,) = pages
+    assert page.status_code == 400
+    assert html.escape(DESCRIPTION) in page.text
+    assert "<script>" not in page.text and "<a href" not in page.text
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from favdesk.gui.describe import can_sync, status_line, tray_look
 from favdesk.gui.icons import tray_icon
+from favdesk.gui.panels.common import plain_tip
 from favdesk.gui.state import Dashboard
 from favdesk.worker_events import WorkerState
 
@@ -83,7 +84,7 @@ class Tray(QObject):
     def show_state(self, d: Dashboard) -> None:
         self.state = d
         self.icon.setIcon(tray_icon(tray_look(d)))
-        self.icon.setToolTip(f"favdesk: {status_line(d)}")
+        self.icon.setToolTip(plain_tip(f"favdesk: {status_line(d)}"))
 
     def rebuild(self) -> None:
         """Refill the menu from the latest state (called each time it is about to open)."""

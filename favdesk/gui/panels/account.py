@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -67,7 +68,7 @@ class AccountPanel(Card):
         self.cancel.setVisible(link.waiting)
         self.waiting.setVisible(link.waiting)
         if link.waiting:
-            url = link.url or ""
+            url = html.escape(link.url or "")
             shown = f'<a href="{url}">{url}</a>' if url else "(preparing the login page)"
             self.waiting.setText(
                 "Waiting for the browser... Log in to Spotify there and allow access. "

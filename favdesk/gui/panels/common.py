@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, Qt, SignalInstance
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QEvent, SignalInstance
+from PySide6.QtGui import QColor, QPalette, Qt  # QtGui.Qt adds the rich-text helpers
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QBoxLayout,
@@ -48,24 +48,35 @@ def tone_colour(tone: str, palette: QPalette) -> QColor:
 
 
 def selectable(label: QLabel) -> QLabel:
-    """Text a person can select and copy, without making the label a Tab stop.
+    """Plain text a person can select and copy, without making the label a Tab stop.
 
+    Plain, because labels show words from outside (a display name, Spotify's or Storage's error
+    text, a file name) that Qt would otherwise render as markup when they look like it.
     Keyboard selection would make Qt put every label in the Tab chain; a click gives it focus
     (then Shift+arrows and Ctrl+C work), while Tab moves only between controls.
     """
+    label.setTextFormat(Qt.TextFormat.PlainText)
     label.setTextInteractionFlags(label.textInteractionFlags() | SELECTABLE)
     label.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
     return label
 
 
+def plain_tip(text: str) -> str:
+    """`text` as a tooltip that shows it as written (Qt renders one that looks like markup)."""
+    return Qt.convertFromPlainText(text) if Qt.mightBeRichText(text) else text
+
+
 class StatusLabel(QLabel):
-    """A coloured dot and words: the state is always said in words, never by colour alone."""
+    """A coloured dot and words: the state is always said in words, never by colour alone.
+
+    The dot is markup, so the words are escaped."""
 
     def __init__(self, accessible_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName(accessible_name)
         self.setWordWrap(True)
         selectable(self)
+        self.setTextFormat(Qt.TextFormat.RichText)
         self.words = ""
         self.tone = "neutral"
 
@@ -74,7 +85,7 @@ class StatusLabel(QLabel):
         colour = tone_colour(tone, self.palette()).name()
         self.setText(f'<span style="color:{colour}">&#9679;</span> {_escape(words)}')
         self.setAccessibleDescription(words)
-        self.setToolTip(words)
+        self.setToolTip(plain_tip(words))
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         """Re-tint when the system palette switches between light and dark."""

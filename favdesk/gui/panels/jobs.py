@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
 from favdesk.gui.describe import clock, duration, number
-from favdesk.gui.panels.common import button, row, rows_table, selectable, stack
+from favdesk.gui.panels.common import button, plain_tip, row, rows_table, selectable, stack
 from favdesk.gui.state import Dashboard
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class QueuePanel(QWidget):
             for column, text in enumerate(_cells(job)):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, job.id)
-                item.setToolTip(text)
+                item.setToolTip(plain_tip(text))
                 self.table.setItem(row_number, column, item)
             if job.id == keep:
                 self.table.selectRow(row_number)
