@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages favdesk needs: Qt's runtime libraries and Python's venv;
-# with --test also Redis, a headless Secret Service, Xvfb and the desktop-file/AppStream
+# with --test also Redis, a headless Secret Service, Xvfb, Chromium and the desktop-file/AppStream
 # validators for the test suite; with --freeze what PyInstaller needs (objdump, and the shared
 # libpython of Debian's own python3); with --installs all that scripts/check-installs.sh uses.
 # Does nothing when everything is already there; uses sudo when not run as root.
@@ -19,7 +19,7 @@ freeze_packages() {
 }
 for option in "$@"; do
   case "$option" in
-    --test) packages+=(redis-server dbus-daemon gnome-keyring xvfb xauth desktop-file-utils appstream) ;;
+    --test) packages+=(redis-server dbus-daemon gnome-keyring xvfb xauth chromium desktop-file-utils appstream) ;;
     --freeze) freeze_packages ;;
     --installs)
       freeze_packages
