@@ -142,6 +142,17 @@ class StorageError(FavdeskError):
         self.status = status
 
 
+class FileTooLarge(StorageError):
+    """The day's file is over a limit of the storage (the project's or the bucket's)."""
+
+    reason = "toolarge"
+
+    def __init__(self, message: str, size: int, limit: int | None) -> None:
+        super().__init__(message, status="413")
+        self.size = size
+        self.limit = limit
+
+
 class RedisUnavailable(FavdeskError):
     """Redis could not be reached or started."""
 

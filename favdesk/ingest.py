@@ -1,15 +1,17 @@
 """The `spotify-ingest` job: fetch every liked track of one user and upload the raw JSON.
 
 In order: `fav:sync:{userId}` = `syncing`; load the linked account; fetch (resumable, with
-progress); upload to `favorites_raw/spotify/{userId}/{YYYY-MM-DD}.json`; `done`. Any failure
-sets `error:<reason>` and fails the job so the queue shows it. A long 429 ends the job and
-arranges a retry at the resume time instead of sleeping in the worker.
+progress), each page to disk as it arrives; assemble the day's file from the pages on disk;
+upload it to `favorites_raw/spotify/{userId}/{YYYY-MM-DD}.json`, streamed from disk; `done`.
+The library is never held in memory, whatever its size. Any failure sets `error:<reason>` and
+fails the job so the queue shows it; the fetched pages stay for the next attempt. A long 429
+ends the job and arranges a retry at the resume time instead of sleeping in the worker.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,9 +22,10 @@ from favdesk import retries, sync_status
 from favdesk.checkpoint import PageCheckpoint
 from favdesk.errors import FavdeskError, NoAccount, RateLimited
 from favdesk.job_context import JobContext, current_job_context
+from favdesk.progress import ImportPhase
 from favdesk.services import Services, open_services
 from favdesk.spotify.auth import AccountsClient
-from favdesk.spotify.library import LibraryFetcher
+from favdesk.spotify.library import LibraryFetcher, Page
 from favdesk.spotify.tokens import TokenProvider
 from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
 from favdesk.sync_status import SyncErrorReason, SyncState, SyncStatus
@@ -46,6 +49,22 @@ def run_import(user_id: str) -> dict[str, Any]:
         return ingest(services, user_id, job_id=job_id, conn=conn, context=context)
 
 
+@dataclass
+class Split:
+    """Where an import's time went, in seconds; the job's result carries it."""
+
+    #: Waiting for Spotify and reading its pages (page writes not included).
+    fetch: float = 0.0
+    #: Writing the pages to disk as they arrive.
+    page_writes: float = 0.0
+    #: Copying the day's file together from the pages.
+    assembly: float = 0.0
+    upload: float = 0.0
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in asdict(self).items()}
+
+
 def ingest(
     services: Services,
     user_id: str,
@@ -56,27 +75,35 @@ def ingest(
 ) -> dict[str, Any]:
     """The job's body, separated from RQ so that its steps read top to bottom."""
     reporter = ProgressReporter(conn, user_id, job_id, context)
+    split = Split()
     status(conn, user_id, SyncState.SYNCING)
     try:
-        items = fetch_library(services, user_id, reporter, context)
-        say(context, f"{PREFIX} tracks: {len(items)}")
-        reporter.phase("uploading", len(items), len(items))
-        key = upload(services.storage, user_id, items)
+        started = time.perf_counter()
+        tracks = fetch_library(services, user_id, reporter, context, split)
+        split.fetch = time.perf_counter() - started - split.page_writes
+        say(context, f"{PREFIX} tracks: {tracks}")
+        checkpoint = PageCheckpoint.for_user(services.settings.data_dir, user_id)
+        key = upload(services.storage, user_id, checkpoint, tracks, reporter, split)
         say(context, f"upload complete -> {BUCKET}/{key}")
-        PageCheckpoint.for_user(services.settings.data_dir, user_id).clear()
-        reporter.phase("done", len(items), len(items))
+        checkpoint.clear()
+        reporter.phase(ImportPhase.DONE, tracks, tracks)
         status(conn, user_id, SyncState.DONE)
     except Exception as error:  # an unexpected one too must not leave `syncing` behind
         fail(conn, user_id, job_id, context, error)
         raise
     say(context, f"{PREFIX} DONE {job_id}")
-    return {"tracks": len(items), "key": f"{BUCKET}/{key}"}
+    return {"tracks": tracks, "key": f"{BUCKET}/{key}", "seconds": split.rounded()}
 
 
 def fetch_library(
-    services: Services, user_id: str, reporter: ProgressReporter, context: JobContext
-) -> list[dict]:
-    """Every liked track, resuming from the pages an earlier attempt kept."""
+    services: Services,
+    user_id: str,
+    reporter: ProgressReporter,
+    context: JobContext,
+    split: Split,
+) -> int:
+    """Fetch every liked track to disk, page by page, resuming from the pages an earlier
+    attempt kept; the number of tracks."""
     check_user_id(user_id)  # a key Storage would refuse fails now, not after the whole fetch
     account = services.accounts.by_user_id(user_id)
     if account is None:
@@ -85,7 +112,13 @@ def fetch_library(
     known = checkpoint.load()
     if known:
         say(context, f"{PREFIX} resuming with {len(known)} pages kept from the last attempt")
-    reporter.phase("fetching", 0, 0)
+    reporter.phase(ImportPhase.FETCHING, 0, 0)
+
+    def keep(page: Page) -> None:
+        started = time.perf_counter()
+        checkpoint.save(page)
+        split.page_writes += time.perf_counter() - started
+
     with AccountsClient(services.spotify_app) as accounts:  # closes its refresh connection
         fetcher = LibraryFetcher(
             services.spotify_app.api_url,
@@ -93,28 +126,38 @@ def fetch_library(
             max_concurrency=services.settings.fetch_concurrency,
             max_rate_limit_wait=services.settings.max_rate_limit_wait,
         )
-        return fetcher.fetch(
+        return fetcher.fetch_to(
+            keep,
             known_pages=known,
-            on_page=checkpoint.save,
-            on_progress=lambda fetched, total: reporter.phase("fetching", fetched, total),
+            on_progress=lambda fetched, total: reporter.phase(ImportPhase.FETCHING, fetched, total),
             cancel=context.cancel,
         )
 
 
-def upload(storage: Storage, user_id: str, items: list[dict]) -> str:
-    """Upload the items exactly as Spotify sent them, as today's (UTC) file; replaces it."""
+def upload(
+    storage: Storage,
+    user_id: str,
+    checkpoint: PageCheckpoint,
+    tracks: int,
+    reporter: ProgressReporter,
+    split: Split,
+) -> str:
+    """Assemble today's (UTC) file from the kept pages, Spotify's items exactly as sent, and
+    upload it from disk, replacing that day's file; progress in bytes."""
     key = raw_key(user_id, datetime.now(UTC).date())
-    data = encode_items(items)
-    storage.ensure_bucket()
-    storage.upload_json(key, data)
+    started = time.perf_counter()
+    library = checkpoint.assemble(tracks)
+    split.assembly = time.perf_counter() - started
+    try:
+        storage.ensure_bucket()
+        reporter.phase(ImportPhase.UPLOADING, 0, library.stat().st_size)
+        storage.upload_file(
+            key, library, lambda sent, size: reporter.phase(ImportPhase.UPLOADING, sent, size)
+        )
+    finally:
+        checkpoint.discard_library()
+    split.upload = time.perf_counter() - started - split.assembly
     return key
-
-
-def encode_items(items: list[dict]) -> bytes:
-    """The compact JSON array, encoded item by item so that the worker thread gives up the GIL
-    between items: one `json.dumps` of 10,000 songs would freeze the app's window meanwhile."""
-    parts = [json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in items]
-    return ("[" + ",".join(parts) + "]").encode("utf-8")
 
 
 def fail(
@@ -155,8 +198,9 @@ def say(context: JobContext, line: str) -> None:
 
 
 class ProgressReporter:
-    """Reports every page to the local listener; to Redis each new phase, and progress within
-    a phase at most once a second. Without a worker's job (no connection or id) only locally."""
+    """Reports every page and upload chunk to the local listener; to Redis each new phase, and
+    progress within a phase at most once a second. Without a worker's job (no connection or
+    id) only locally. Progress counts songs, or bytes while uploading (`progress.py`)."""
 
     def __init__(
         self, conn: redis.Redis | None, user_id: str, job_id: str | None, context: JobContext
@@ -168,12 +212,12 @@ class ProgressReporter:
         self.last_written = 0.0
         self.last_phase: str | None = None
 
-    def phase(self, phase: str, fetched: int, total: int) -> None:
-        self.context.report(fetched, total, phase)
+    def phase(self, phase: ImportPhase, done: int, total: int) -> None:
+        self.context.report(done, total, phase)
         if self.conn is None or self.job_id is None:
             return
         now = time.monotonic()
         if phase == self.last_phase and now - self.last_written < PROGRESS_INTERVAL:
             return
         self.last_written, self.last_phase = now, phase
-        sync_status.set_progress(self.conn, self.user_id, self.job_id, fetched, total, phase)
+        sync_status.set_progress(self.conn, self.user_id, self.job_id, done, total, phase)

@@ -48,6 +48,7 @@ class SyncErrorReason(StrEnum):
     NETWORK = "network"
     NO_ACCOUNT = "noaccount"
     STORAGE = "storage"
+    TOO_LARGE = "toolarge"
     REDIS = "redis"
     QUEUE = "queue"
     WORKER_DIED = "workerdied"  # recovery gave up on a job whose workers kept dying

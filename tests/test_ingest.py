@@ -236,7 +236,9 @@ def test_link_queues_the_import_and_the_worker_stores_spotifys_exact_items(
     assert sync_value(runtime) == "done"
     job = Job.fetch(result.job_id, connection=runtime.app_redis)
     assert job.get_status() is JobStatus.FINISHED
-    assert job.return_value() == {"tracks": TRACKS, "key": f"{BUCKET}/{key}"}
+    result = job.return_value()
+    assert (result["tracks"], result["key"]) == (TRACKS, f"{BUCKET}/{key}")
+    assert set(result["seconds"]) == {"fetch", "page_writes", "assembly", "upload"}
     assert not checkpoint_pages(runtime)
 
 
@@ -333,27 +335,44 @@ def stop_server(runtime: Runtime, server: StorageSandbox) -> None:
 
 
 @pytest.mark.parametrize(
-    ("backend_name", "max_size", "breakage", "words"),
+    ("backend_name", "breakage", "words"),
     [
-        ("local", None, block_local_folder, "could not create"),
-        ("supabase", None, stop_server, "could not reach Supabase"),
-        ("supabase", 10_000, None, "Payload too large"),
+        ("local", block_local_folder, "could not create"),
+        ("supabase", stop_server, "could not reach Supabase"),
     ],
-    ids=["local-folder-blocked", "supabase-down", "supabase-file-too-large"],
+    ids=["local-folder-blocked", "supabase-down"],
 )
 def test_storage_failures_set_error_storage_and_keep_the_fetched_pages(
-    sandbox, open_runtime, tmp_path, backend_name, max_size, breakage, words
+    sandbox, open_runtime, tmp_path, backend_name, breakage, words
 ):
-    options = {"max_object_size": max_size} if max_size else {}
-    with StorageSandbox(tmp_path / "storage-server", **options) as server:
+    with StorageSandbox(tmp_path / "storage-server") as server:
         env = supabase_env(server) if backend_name == "supabase" else {}
         runtime, recorder = linked(open_runtime, **env)
-        if breakage is not None:
-            breakage(runtime, server)
+        breakage(runtime, server)
         runtime.worker.start()
         assert assert_failed(runtime, recorder, "storage") == "error:storage"
     assert words in recorder.finished[0][2]
     assert len(checkpoint_pages(runtime)) == PAGES  # a retry re-reads only page 0
+    assert not list(PageCheckpoint.for_user(runtime.settings.data_dir, USER).directory.glob("lib*"))
+
+
+def test_a_file_over_supabases_limit_ends_toolarge_and_a_retry_after_raising_it_fetches_no_page(
+    sandbox, open_runtime, tmp_path
+):
+    with StorageSandbox(tmp_path / "storage-server", max_object_size=200_000) as server:
+        runtime, recorder = linked(open_runtime, **supabase_env(server))
+        runtime.worker.start()
+        assert assert_failed(runtime, recorder, "toolarge") == "error:toolarge"
+        message = recorder.finished[0][2]
+        assert "over the project's upload limit of 0.2 MB" in message and "Ways out" in message
+        assert len(checkpoint_pages(runtime)) == PAGES
+
+        server.max_object_size = 50 * 1024 * 1024  # the user raised the project's limit
+        sandbox.stats.reset()
+        runtime.sync()
+        assert recorder.wait_finished(2)[1]
+        assert sandbox.stats.tracks_requests == 1  # page 0 (is it the same library?) only
+        assert stored_items(Backend("supabase", server), runtime)[1] == sandbox.items()
 
 
 @pytest.mark.parametrize("quota", [False, True], ids=["retry-after-an-hour", "quota-exceeded"])
@@ -512,9 +531,9 @@ def test_progress_reaches_redis_about_once_a_second_not_per_page(
     look()
     assert recorder.finished[0][1]
 
-    fetching = {fetched for fetched, total, phase in seen if phase == "fetching" and total}
-    assert len(fetching - {0, 2000}) >= 2, seen  # fetched/total advanced while it ran
-    assert seen == sorted(seen, key=lambda s: s[0]) and seen[-1][2] == "done"
+    fetching = [fetched for fetched, total, phase in seen if phase == "fetching" and total]
+    assert len(set(fetching) - {0, 2000}) >= 2, seen  # fetched/total advanced while it ran
+    assert fetching == sorted(fetching) and seen[-1] == (2000, 2000, "done")
     hsets = [
         m for m in iter(lambda: writes.get_message(timeout=0.5), None) if m["type"] == "message"
     ]
@@ -589,4 +608,4 @@ def test_a_user_id_storage_would_refuse_fails_before_fetching_anything():
     from favdesk.ingest import fetch_library
 
     with pytest.raises(StorageError, match="cannot be used in a storage key"):
-        fetch_library(None, "../escape", None, None)  # type: ignore[arg-type]
+        fetch_library(None, "../escape", None, None, None)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
@@ -337,3 +338,95 @@ def test_command_line_serves_until_interrupted(tmp_path, http):
             process.wait(timeout=10)
     assert process.returncode == 0
     assert (tmp_path / "state.json").is_file()
+
+
+# --- resumable uploads (TUS), as the real server answers them --------------------------------
+
+TUS = "/storage/v1/upload/resumable"
+
+
+def tus_headers(sandbox: StorageSandbox, **extra: str) -> dict[str, str]:
+    return {"Tus-Resumable": "1.0.0", **auth(sandbox), **extra}
+
+
+def create_upload(
+    sandbox: StorageSandbox, http: httpx.Client, length: int, key: str = KEY, upsert: bool = True
+) -> httpx.Response:
+    fields = {"bucketName": BUCKET, "objectName": key, "contentType": "application/json"}
+    metadata = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
+    headers = tus_headers(sandbox, **{"Upload-Length": str(length), "Upload-Metadata": metadata})
+    if upsert:
+        headers["x-upsert"] = "true"
+    return http.post(f"{sandbox.url}{TUS}", headers=headers)
+
+
+def patch(sandbox, http, url: str, offset: int, data: bytes) -> httpx.Response:
+    headers = tus_headers(
+        sandbox,
+        **{"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+    )
+    return http.patch(url, content=data, headers=headers)
+
+
+def test_options_tells_the_global_file_limit(tmp_path, http):
+    with StorageSandbox(tmp_path / "s", max_object_size=52_428_800) as sandbox:
+        answer = http.options(f"{sandbox.url}{TUS}", headers={"Tus-Resumable": "1.0.0"})
+    assert answer.status_code == 204
+    assert answer.headers["tus-max-size"] == "52428800"
+    assert answer.headers["tus-version"] == "1.0.0"
+    assert "creation" in answer.headers["tus-extension"].split(",")
+
+
+def test_an_upload_is_created_patched_and_resumed_from_heads_offset(sandbox, storage, http):
+    created = create_upload(sandbox, http, 10)
+    assert created.status_code == 201 and created.content == b""
+    location = created.headers["location"]
+    assert location.startswith(f"http://127.0.0.1:{sandbox.port}/upload/resumable/")  # no /v1
+    url = f"{sandbox.url}{TUS}/{location.rsplit('/', 1)[1]}"
+
+    first = patch(sandbox, http, url, 0, b"[1,2")
+    assert (first.status_code, first.headers["upload-offset"]) == (204, "4")
+    head = http.head(url, headers=tus_headers(sandbox))
+    assert (head.headers["upload-offset"], head.headers["upload-length"]) == ("4", "10")
+    conflict = patch(sandbox, http, url, 0, b"[1,2")
+    assert (conflict.status_code, conflict.text) == (409, "Upload-Offset conflict")
+    assert storage.from_(BUCKET).list("spotify/u1") == []  # nothing until the last byte
+
+    assert patch(sandbox, http, url, 4, b",3,45]").headers["upload-offset"] == "10"
+    assert storage.from_(BUCKET).download(KEY) == b"[1,2,3,45]"
+    (row,) = storage.from_(BUCKET).list("spotify/u1")
+    assert row["metadata"]["mimetype"] == "application/json" and row["metadata"]["size"] == 10
+
+
+def test_a_cut_patch_keeps_the_bytes_that_arrived(sandbox, storage, http):
+    created = create_upload(sandbox, http, 3 * 1024 * 1024)
+    url = f"{sandbox.url}{TUS}/{created.headers['location'].rsplit('/', 1)[1]}"
+    sandbox.cut_next_patch(after=1024 * 1024)
+    with pytest.raises(httpx.TransportError):
+        patch(sandbox, http, url, 0, b"x" * (3 * 1024 * 1024))
+    head = http.head(url, headers=tus_headers(sandbox))
+    assert head.headers["upload-offset"] == str(1024 * 1024)
+
+
+def test_tus_errors_are_plain_text_with_their_real_status(sandbox, http):
+    missing = create_upload(sandbox, http, 10)
+    assert (missing.status_code, missing.text) == (404, "Bucket not found")
+    client_with_bucket(sandbox, http, file_size_limit=5)
+    too_big = create_upload(sandbox, http, 6)
+    assert (too_big.status_code, too_big.text) == (413, "Maximum size exceeded")
+    unknown = http.head(f"{sandbox.url}{TUS}/no-such-upload", headers=tus_headers(sandbox))
+    assert unknown.status_code == 404
+
+
+def test_an_existing_object_without_upsert_is_409_at_creation(sandbox, storage, http):
+    upload(storage, b"[]")
+    refused = create_upload(sandbox, http, 2, upsert=False)
+    assert (refused.status_code, refused.text) == (409, "The resource already exists")
+    assert create_upload(sandbox, http, 2).status_code == 201
+
+
+def test_a_wrong_key_on_tus_gets_the_rest_shape(sandbox, storage, http):
+    headers = {"Tus-Resumable": "1.0.0", "Authorization": "Bearer nope", "Upload-Length": "2"}
+    refused = http.post(f"{sandbox.url}{TUS}", headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["statusCode"] == "403"

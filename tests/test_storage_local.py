@@ -12,8 +12,9 @@ import pytest
 
 from favdesk.errors import StorageError
 from favdesk.settings import load_settings
-from favdesk.storage import BUCKET, StoredFile, open_storage, raw_key
-from favdesk.storage.local import LocalStorage
+from favdesk.storage import StoredFile, open_storage, raw_key
+from favdesk.storage.local import COPY_CHUNK, LocalStorage
+from tests.support.uploads import upload_bytes
 
 DAY = date(2026, 11, 29)
 
@@ -40,7 +41,7 @@ def test_unsafe_user_ids_are_refused_with_a_clear_message(user_id):
 
 def test_upload_uses_the_bucket_layout_with_exact_bytes(storage, tmp_path):
     data = '[{"track": {"name": "Hoppípolla"}}, {"track": null}]'.encode()
-    stored = storage.upload_json(raw_key("u1", DAY), data)
+    stored = upload_bytes(storage, raw_key("u1", DAY), data)
     on_disk = tmp_path / "storage" / "favorites_raw" / "spotify" / "u1" / "2026-11-29.json"
     assert on_disk.read_bytes() == data
     assert stored.path == "favorites_raw/spotify/u1/2026-11-29.json"
@@ -51,8 +52,8 @@ def test_upload_uses_the_bucket_layout_with_exact_bytes(storage, tmp_path):
 
 def test_same_day_upload_replaces_the_file_and_leaves_no_temp_files(storage):
     key = raw_key("u1", DAY)
-    storage.upload_json(key, b"[1]")
-    storage.upload_json(key, b"[2, 3]")
+    upload_bytes(storage, key, b"[1]")
+    upload_bytes(storage, key, b"[2, 3]")
     assert storage.download(key) == b"[2, 3]"
     assert [f.size for f in storage.list_files("u1")] == [6]
     assert temp_files(storage.root) == []
@@ -62,7 +63,9 @@ def test_a_write_failing_midway_keeps_the_old_file_whole(storage):
     """A real partial write: the file-size limit (RLIMIT_FSIZE) cuts the write off at 64 KiB."""
     key = raw_key("u1", DAY)
     old = b'["yesterday\'s complete export"]'
-    storage.upload_json(key, old)
+    upload_bytes(storage, key, old)
+    source = storage.root.parent / "new.json"
+    source.write_bytes(b"x" * 1_000_000)
     script = textwrap.dedent(
         f"""
         import resource, signal, sys
@@ -73,7 +76,7 @@ def test_a_write_failing_midway_keeps_the_old_file_whole(storage):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
         try:
-            LocalStorage(Path({str(storage.root)!r})).upload_json({key!r}, b"x" * 1_000_000)
+            LocalStorage(Path({str(storage.root)!r})).upload_file({key!r}, Path({str(source)!r}))
         except StorageError as error:
             print(error)
             sys.exit(3)
@@ -91,14 +94,14 @@ def test_a_write_into_an_unwritable_place_is_a_storage_error(tmp_path):
     blocker.write_text("a file where the bucket folder should be")
     storage = LocalStorage(blocker)
     with pytest.raises(StorageError, match="could not write"):
-        storage.upload_json(raw_key("u1", DAY), b"[]")
+        upload_bytes(storage, raw_key("u1", DAY), b"[]")
     with pytest.raises(StorageError, match="could not create"):
         storage.ensure_bucket()
 
 
 def test_list_is_newest_first_with_sizes_and_mtimes_skipping_temp_files_and_folders(storage):
     for day, data in (("2026-11-28", b"[1]"), ("2026-11-30", b"[1, 2]"), ("2026-11-29", b"[]")):
-        storage.upload_json(f"spotify/u1/{day}.json", data)
+        upload_bytes(storage, f"spotify/u1/{day}.json", data)
     folder = storage.bucket_dir / "spotify" / "u1"
     (folder / ".2026-12-01.json.abc123.tmp").write_bytes(b"[half")  # left by a crash
     (folder / "nested").mkdir()
@@ -126,15 +129,21 @@ def test_download_of_a_missing_file_says_it_disappeared(storage):
 @pytest.mark.parametrize("key", ["../outside.json", "spotify/../../x.json", "/abs.json", "a//b"])
 def test_keys_that_could_leave_the_bucket_are_refused(storage, key):
     with pytest.raises(StorageError, match="not a valid storage key"):
-        storage.upload_json(key, b"[]")
+        upload_bytes(storage, key, b"[]")
     assert not (storage.root.parent / "outside.json").exists()
 
 
-def test_files_over_the_size_limit_are_refused_before_writing(tmp_path):
-    storage = LocalStorage(tmp_path, max_size=1024 * 1024)
-    with pytest.raises(StorageError, match=r"Payload too large: the file is 1\.5 MB"):
-        storage.upload_json(raw_key("u1", DAY), b"x" * (3 * 512 * 1024))
-    assert not (tmp_path / BUCKET).exists()
+def test_the_folder_takes_files_over_supabases_50_mb_copied_piece_by_piece(storage, tmp_path):
+    source = tmp_path / "library.json"
+    with source.open("wb") as file:
+        file.truncate(60 * 1024 * 1024)  # sparse: 60 MB of zeros without writing them here
+    progress: list[tuple[int, int]] = []
+    stored = storage.upload_file(raw_key("u1", DAY), source, lambda *p: progress.append(p))
+    assert stored.size == 60 * 1024 * 1024
+    assert (storage.bucket_dir / stored.key).stat().st_size == stored.size
+    assert progress[0] == (COPY_CHUNK, stored.size) and progress[-1] == (stored.size, stored.size)
+    assert len(progress) == stored.size // COPY_CHUNK
+    assert temp_files(storage.root) == []
 
 
 def test_ensure_bucket_creates_the_bucket_folder(storage):

@@ -6,6 +6,10 @@ Storage server: errors as HTTP 400 whose body carries the real status as a strin
 signed (an existing key without it: 409 `Duplicate` at sign time), HS256 upload tokens that
 expire, 413 over the size limit, `list` returning direct children with folders as `id: null`
 rows and `[]` for a missing bucket. Objects live on disk under `root`, written atomically.
+Resumable uploads (TUS: create, PATCH chunks, HEAD for the offset, OPTIONS for `Tus-Max-Size`)
+answer as the real server does, plain-text errors with real statuses included; a test can cut
+the next PATCH after some bytes (`cut_next_patch`), whose arrived bytes are kept. Uploads in
+progress live in memory and in `root/uploads`; a finished one becomes an object like any other.
 Run alone with `python -m favdesk.sandbox.storage --port N --root DIR`.
 """
 
@@ -17,8 +21,10 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -28,6 +34,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesHeaderParser
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from favdesk.sandbox.server import LoopbackServer, Reply, ReplyHandler
@@ -42,6 +49,9 @@ _VALID_KEY = re.compile(r"[A-Za-z0-9_/!.*'() &$=@;:+,?-]+")
 _VALID_BUCKET = re.compile(r"[A-Za-z0-9_.!*'() &$@=;:+,?-]{1,100}")
 _SORT_COLUMNS = ("name", "updated_at", "created_at", "last_accessed_at")
 _JSON_TYPE = "application/json; charset=utf-8"
+TUS_VERSION = "1.0.0"
+_TUS_PATH = "/upload/resumable"
+_CHUNK_TYPE = "application/offset+octet-stream"
 
 
 def _now_iso() -> str:
@@ -85,6 +95,18 @@ class _SchemaFailure(Exception):
         return _json(400, {**body, "message": self.message})
 
 
+class _TusFailure(Exception):
+    """A TUS route's error: plain text with its real HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+    def reply(self) -> Reply:
+        headers = {"Tus-Resumable": TUS_VERSION}
+        return Reply(self.status, self.message.encode(), "text/plain; charset=utf-8", headers)
+
+
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status, json.dumps(body).encode(), _JSON_TYPE, headers or {})
 
@@ -119,13 +141,35 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[bytes, s
 
 
 class _Handler(ReplyHandler):
-    """Storage also takes signed uploads (PUT) and deletes (DELETE)."""
+    """Storage also takes signed uploads (PUT), deletes (DELETE) and resumable uploads
+    (PATCH, HEAD, OPTIONS); a PATCH may be cut short on purpose."""
 
     def do_PUT(self) -> None:  # noqa: N802 (http.server's naming)
         self.answer("PUT")
 
     def do_DELETE(self) -> None:  # noqa: N802
         self.answer("DELETE")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.answer("HEAD")
+
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self.answer("OPTIONS")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        """A PATCH, or, when a cut is due, its first bytes only and then a dropped connection
+        (no answer), as when a network fails half way: the bytes that arrived are kept."""
+        sandbox = cast(StorageSandbox, self.server.app)
+        cut = sandbox.take_patch_cut()
+        if cut is None:
+            self.answer("PATCH")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        arrived = self.rfile.read(min(cut, length))
+        sandbox.handle("PATCH", self.path, self.headers, arrived)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -176,9 +220,11 @@ class StorageSandbox(LoopbackServer):
         self.on_request: Callable[[str, str, int], None] | None = None
         self._jwt_secret = secrets.token_bytes(32)
         self._expire_next = 0
+        self._patch_cuts: list[int] = []
         self._lock = threading.RLock()
         self._buckets: dict[str, dict] = {}
         self._objects: dict[str, dict[str, dict]] = {}
+        self._uploads: dict[str, dict] = {}
         self._load_state()
         bucket, key = r"(?P<bucket>[^/]+)", r"(?P<key>.+)"
         routes = (
@@ -190,6 +236,10 @@ class StorageSandbox(LoopbackServer):
             ("POST", f"/object/list/{bucket}", self._list, True),
             ("GET", f"/object/(?:authenticated/)?{bucket}/{key}", self._download, True),
             ("DELETE", f"/object/{bucket}", self._delete, True),
+            ("OPTIONS", f"{_TUS_PATH}/?", self._tus_options, False),
+            ("POST", f"{_TUS_PATH}/?", self._tus_create, True),
+            ("HEAD", f"{_TUS_PATH}/(?P<upload>[^/]+)", self._tus_head, True),
+            ("PATCH", f"{_TUS_PATH}/(?P<upload>[^/]+)", self._tus_patch, True),
         )
         self._routes = [(m, re.compile(p), action, auth) for m, p, action, auth in routes]
 
@@ -204,6 +254,16 @@ class StorageSandbox(LoopbackServer):
         """Hand out the next `count` upload tokens already expired (as after a long wait)."""
         with self._lock:
             self._expire_next = count
+
+    def cut_next_patch(self, after: int) -> None:
+        """Drop the connection of the next resumable-upload PATCH after `after` bytes of it."""
+        with self._lock:
+            self._patch_cuts.append(after)
+
+    def take_patch_cut(self) -> int | None:
+        """The bytes after which to cut this PATCH, if a cut is due (handler threads)."""
+        with self._lock:
+            return self._patch_cuts.pop(0) if self._patch_cuts else None
 
     def object_path(self, bucket: str, key: str) -> Path:
         """Where an object's bytes live on disk."""
@@ -234,7 +294,7 @@ class StorageSandbox(LoopbackServer):
                 if needs_auth:
                     self._authorize(request)
                 return action(request)
-            except (_StorageFailure, _SchemaFailure) as failure:
+            except (_StorageFailure, _SchemaFailure, _TusFailure) as failure:
                 return failure.reply()
         message = f"Route {method}:{parts.path} not found"
         return _json(404, {"statusCode": 404, "error": "Not Found", "message": message})
@@ -319,8 +379,7 @@ class StorageSandbox(LoopbackServer):
             meta = self._buckets.get(bucket)
             if meta is None:
                 raise _bucket_not_found()
-            limit = min(filter(None, (self.max_object_size, meta["file_size_limit"])))
-            if len(data) > limit:
+            if len(data) > self._size_limit(meta):
                 message = "The object exceeded the maximum allowed size"
                 raise _StorageFailure("413", "Payload too large", message, "EntityTooLarge")
             if key in self._objects[bucket] and not claims.get("upsert"):
@@ -340,8 +399,19 @@ class StorageSandbox(LoopbackServer):
         cache = fields.get("cacheControl", (b"3600", None))[0].decode()
         return data, part_type or "text/plain;charset=UTF-8", f"max-age={cache}"
 
+    def _size_limit(self, bucket: dict) -> int:
+        """The bucket's `file_size_limit` if it has one, within the server's global limit."""
+        return min(filter(None, (self.max_object_size, bucket["file_size_limit"])))
+
     def _store(self, bucket: str, key: str, data: bytes, content_type: str, cache: str) -> None:
         write_atomic(self.object_path(bucket, key), data)
+        etag = hashlib.md5(data).hexdigest()
+        self._record(bucket, key, len(data), etag, content_type, cache)
+
+    def _record(
+        self, bucket: str, key: str, size: int, etag: str, content_type: str, cache: str
+    ) -> None:
+        """The metadata of an object just stored; the state file is saved."""
         stamp = _now_iso()
         old = self._objects[bucket].get(key, {})
         self._objects[bucket][key] = {
@@ -350,16 +420,117 @@ class StorageSandbox(LoopbackServer):
             "updated_at": stamp,
             "last_accessed_at": stamp,
             "metadata": {
-                "eTag": f'"{hashlib.md5(data).hexdigest()}"',
-                "size": len(data),
+                "eTag": f'"{etag}"',
+                "size": size,
                 "mimetype": content_type,
                 "cacheControl": cache,
                 "lastModified": stamp,
-                "contentLength": len(data),
+                "contentLength": size,
                 "httpStatusCode": 200,
             },
         }
         self._save_state()
+
+    # -- resumable uploads (TUS) -----------------------------------------------------------
+
+    def _tus_options(self, request: _Request) -> Reply:
+        """What the server supports, and its global file size limit."""
+        headers = {
+            "Tus-Resumable": TUS_VERSION,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Extension": "creation,creation-with-upload,creation-defer-length,termination,"
+            "expiration",
+            "Tus-Max-Size": str(self.max_object_size),
+        }
+        return Reply(204, b"", "text/plain", headers)
+
+    def _tus_create(self, request: _Request) -> Reply:
+        """Create an upload; the checks the real server makes at creation come first."""
+        length = request.header("upload-length")
+        if not length.isdigit():
+            raise _TusFailure(400, "Upload-Length or Upload-Defer-Length header required")
+        metadata = _tus_metadata(request.header("upload-metadata"))
+        bucket, key = metadata.get("bucketName", ""), metadata.get("objectName", "")
+        key = self._valid_key(key)
+        upsert = request.header("x-upsert").lower() == "true"
+        with self._lock:
+            meta = self._buckets.get(bucket)
+            if meta is None:
+                raise _TusFailure(404, "Bucket not found")
+            if int(length) > self._size_limit(meta):
+                raise _TusFailure(413, "Maximum size exceeded")
+            if key in self._objects[bucket] and not upsert:
+                raise _TusFailure(409, "The resource already exists")
+            upload_id = _b64(f"{bucket}/{key}/{uuid.uuid4()}".encode())
+            self._upload_path(upload_id).parent.mkdir(parents=True, exist_ok=True)
+            self._upload_path(upload_id).write_bytes(b"")
+            self._uploads[upload_id] = {
+                "bucket": bucket,
+                "key": key,
+                "length": int(length),
+                "offset": 0,
+                "content_type": metadata.get("contentType") or "application/octet-stream",
+                "cache": metadata.get("cacheControl") or "3600",
+            }
+        # The server's own idea of where it is: no `/storage/v1`, as behind Supabase's gateway.
+        location = f"http://{request.header('host')}{_TUS_PATH}/{upload_id}"
+        return Reply(201, b"", "text/plain", {"Location": location, "Tus-Resumable": TUS_VERSION})
+
+    def _tus_head(self, request: _Request) -> Reply:
+        """Where an upload stands: the offset to resume from."""
+        with self._lock:
+            upload = self._upload(request)
+            headers = {
+                "Upload-Offset": str(upload["offset"]),
+                "Upload-Length": str(upload["length"]),
+                "Cache-Control": "no-store",
+                "Tus-Resumable": TUS_VERSION,
+            }
+        return Reply(200, b"", "text/plain", headers)
+
+    def _tus_patch(self, request: _Request) -> Reply:
+        """Append a chunk at the upload's offset; the last one makes the object."""
+        if request.header("content-type") != _CHUNK_TYPE:
+            raise _TusFailure(415, "Unsupported Media Type")
+        with self._lock:
+            upload = self._upload(request)
+            if request.header("upload-offset") != str(upload["offset"]):
+                raise _TusFailure(409, "Upload-Offset conflict")
+            if upload["offset"] + len(request.body) > upload["length"]:
+                raise _TusFailure(413, "Maximum size exceeded")
+            upload_id = request.params["upload"]
+            with self._upload_path(upload_id).open("ab") as file:
+                file.write(request.body)
+            upload["offset"] += len(request.body)
+            if upload["offset"] == upload["length"]:
+                self._finish_upload(upload_id, upload)
+            offset = upload["offset"]
+        headers = {"Upload-Offset": str(offset), "Tus-Resumable": TUS_VERSION}
+        return Reply(204, b"", "text/plain", headers)
+
+    def _upload(self, request: _Request) -> dict:
+        upload = self._uploads.get(request.params["upload"])
+        if upload is None:
+            raise _TusFailure(404, "Not Found")
+        return upload
+
+    def _upload_path(self, upload_id: str) -> Path:
+        return self.root / "uploads" / upload_id
+
+    def _finish_upload(self, upload_id: str, upload: dict) -> None:
+        """The upload's bytes become the object (replacing an older one), like any upload's."""
+        source = self._upload_path(upload_id)
+        digest = hashlib.md5()
+        with source.open("rb") as file:
+            while chunk := file.read(1024 * 1024):
+                digest.update(chunk)
+        target = self.object_path(upload["bucket"], upload["key"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        cache = f"max-age={upload['cache']}"
+        bucket, key, size = upload["bucket"], upload["key"], upload["length"]
+        self._record(bucket, key, size, digest.hexdigest(), upload["content_type"], cache)
+        del self._uploads[upload_id]
 
     # -- reading and deleting --------------------------------------------------------------
 
@@ -457,6 +628,18 @@ class StorageSandbox(LoopbackServer):
     def _save_state(self) -> None:
         state = {"buckets": self._buckets, "objects": self._objects}
         write_atomic(self.root / STATE_FILE, json.dumps(state, indent=1).encode())
+
+
+def _tus_metadata(header: str) -> dict[str, str]:
+    """`Upload-Metadata`: comma-separated `name base64(value)` pairs."""
+    pairs: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in header.split(","))):
+        name, _, value = pair.partition(" ")
+        try:
+            pairs[name] = base64.b64decode(value).decode()
+        except ValueError:
+            raise _TusFailure(400, "Upload-Metadata is invalid") from None
+    return pairs
 
 
 def _children(objects: dict[str, dict], prefix: str, search: str) -> list[dict]:

@@ -7,19 +7,20 @@ that layout, so the dashboard and the worker do not care which one is configured
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from favdesk.errors import SettingsError, StorageError
+from favdesk.progress import megabytes as _megabytes
 from favdesk.settings import USER_ID_RULE, is_user_id
 
 if TYPE_CHECKING:
     from favdesk.settings import Settings
 
 BUCKET = "favorites_raw"
-#: Supabase's hosted free plan caps a file at 50 MB; the local backend keeps the same cap.
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 _DAY_FILE = re.compile(r"(\d{4}-\d{2}-\d{2})\.json")
 
 
@@ -59,8 +60,11 @@ class Storage(Protocol):
         """Make sure the private bucket exists, creating it if needed."""
         ...
 
-    def upload_json(self, key: str, data: bytes) -> StoredFile:
-        """Store JSON bytes under `key`, replacing an existing object of that key."""
+    def upload_file(
+        self, key: str, source: Path, on_progress: Callable[[int, int], None] | None = None
+    ) -> StoredFile:
+        """Store the JSON file `source` under `key`, streamed from disk, replacing an existing
+        object of that key; `on_progress(sent, size)` in bytes as it goes."""
         ...
 
     def list_files(self, user_id: str) -> list[StoredFile]:
@@ -106,19 +110,9 @@ def user_prefix(user_id: str) -> str:
     return f"spotify/{check_user_id(user_id)}"
 
 
-def check_size(data: bytes, limit: int) -> None:
-    """Refuse a file over the limit before sending it anywhere."""
-    if len(data) > limit:
-        raise StorageError(
-            f"Payload too large: the file is {megabytes(len(data))}, over the limit of "
-            f"{megabytes(limit)} per file",
-            status="413",
-        )
-
-
 def megabytes(size: int) -> str:
     """A size as Supabase's dashboard shows it (MB of 1024 * 1024 bytes)."""
-    return f"{size / (1024 * 1024):.1f} MB"
+    return f"{_megabytes(size, 0)} MB"
 
 
 def open_storage(settings: Settings) -> Storage:

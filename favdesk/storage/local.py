@@ -2,7 +2,8 @@
 
 Used when Supabase is not configured (demo mode and offline use). A write goes to a temp file
 in the same folder, is fsynced, then renamed over the old file, so a crash or a full disk
-leaves either the old file or the new one, never half of one.
+leaves either the old file or the new one, never half of one. Files of any size: the folder
+has no limit of its own.
 """
 
 from __future__ import annotations
@@ -10,29 +11,28 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from favdesk.errors import StorageError
-from favdesk.storage import (
-    BUCKET,
-    MAX_UPLOAD_BYTES,
-    StoredFile,
-    check_key,
-    check_size,
-    user_prefix,
-)
+from favdesk.storage import BUCKET, StoredFile, check_key, user_prefix
 
 TEMP_SUFFIX = ".tmp"
+#: A file is copied in pieces this big, each reported as progress.
+COPY_CHUNK = 4 * 1024 * 1024
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once (temp file, fsync, rename, fsync of the folder)."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that replaces `path` all at once when the block ends without an error (temp file
+    beside it, fsync, rename, fsync of the folder); on an error `path` is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
@@ -41,6 +41,25 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.unlink(temp)
         raise
     _fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once."""
+    with atomic_file(path) as file:
+        file.write(data)
+
+
+def copy_in_chunks(
+    source: BinaryIO, target: BinaryIO, on_progress: Callable[[int, int], None] | None
+) -> None:
+    """Copy a file piece by piece (never whole in memory), reporting the bytes copied."""
+    size = os.fstat(source.fileno()).st_size
+    copied = 0
+    while chunk := source.read(COPY_CHUNK):
+        target.write(chunk)
+        copied += len(chunk)
+        if on_progress is not None:
+            on_progress(copied, size)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -57,9 +76,8 @@ def _fsync_dir(folder: Path) -> None:
 class LocalStorage:
     """Files under `root/favorites_raw/spotify/{userId}/{YYYY-MM-DD}.json`."""
 
-    def __init__(self, root: Path, *, max_size: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.max_size = max_size
         self.description = f"local folder {self.root}"
 
     def __repr__(self) -> str:
@@ -76,12 +94,14 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"could not create {self.bucket_dir}: {exc.strerror}") from None
 
-    def upload_json(self, key: str, data: bytes) -> StoredFile:
-        """Write the file atomically, replacing the day's earlier one."""
+    def upload_file(
+        self, key: str, source: Path, on_progress: Callable[[int, int], None] | None = None
+    ) -> StoredFile:
+        """Copy the file beside its place, then rename it over the day's earlier one."""
         path = self.bucket_dir / check_key(key)
-        check_size(data, self.max_size)
         try:
-            write_atomic(path, data)
+            with source.open("rb") as data, atomic_file(path) as file:
+                copy_in_chunks(data, file, on_progress)
         except OSError as exc:
             raise StorageError(f"could not write {path}: {exc.strerror}") from None
         return self._stored(key, path)

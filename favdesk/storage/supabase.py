@@ -1,20 +1,25 @@
-"""The Supabase backend: the real `supabase` client, signed uploads, errors a user can act on.
+"""The Supabase backend: the real `supabase` client, uploads streamed from disk, errors a user
+can act on.
 
-Storage answers errors as HTTP 400 with the real status as a *string* in the body
-(`StorageApiError.status == "404"`), and storage3 lets transport errors through as raw httpx
-exceptions; both become `StorageError`s here. The service-role key, signed upload URLs and
-their tokens never reach a message or a log line: httpx logs request URLs, so a filter on its
-logger masks `token=` values, and errors are raised `from None` so no chained httpx exception
-(whose text holds the signed URL) is printed with them.
+Files up to 6 MB go through a signed upload URL, as the web app uploads; bigger ones through
+Storage's resumable protocol (`resumable.py`), which survives a dropped connection. A file
+over the bucket's `file_size_limit` is refused before sending; the project's own limit is the
+server's to tell (413). Storage answers REST errors as HTTP 400 with the real status as a
+*string* in the body (`StorageApiError.status == "404"`), and storage3 lets transport errors
+through as raw httpx exceptions; all become `StorageError`s here. The service-role key,
+signed upload URLs and their tokens never reach a message or a log line: httpx logs request
+URLs, so a filter on its logger masks `token=` values, and errors are raised `from None` so no
+chained httpx exception (whose text holds the signed URL) is printed with them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,21 +28,16 @@ from storage3.types import CreateSignedUploadUrlOptions
 from storage3.utils import StorageException
 from supabase import ClientOptions, SupabaseException, create_client
 
-from favdesk.errors import StorageError
+from favdesk.errors import FileTooLarge, StorageError
 from favdesk.secret import Secret
-from favdesk.storage import (
-    BUCKET,
-    MAX_UPLOAD_BYTES,
-    StoredFile,
-    check_key,
-    check_size,
-    megabytes,
-    user_prefix,
-)
+from favdesk.storage import BUCKET, StoredFile, check_key, megabytes, user_prefix
+from favdesk.storage.resumable import ResumableUpload, TusRefused, max_size
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+#: Bigger files go through the resumable protocol, as Supabase recommends above 6 MB.
+RESUMABLE_ABOVE = 6 * 1024 * 1024
 KEY_REJECTED = (
     "Supabase rejected the service-role key: check SUPABASE_SERVICE_ROLE_KEY (the service_role "
     "or sb_secret_ key under Project Settings > API keys, not the anon or publishable one)"
@@ -75,13 +75,12 @@ class SupabaseStorage:
         service_role_key: Secret,
         *,
         timeout: float = 20.0,
-        max_size: int = MAX_UPLOAD_BYTES,
     ) -> None:
         parts = urlsplit(url)
         self.host = parts.netloc.rpartition("@")[2]
         self.description = f"Supabase Storage at {parts.scheme}://{self.host}"
+        self.storage_url = f"{url.rstrip('/')}/storage/v1"
         self.timeout = timeout
-        self.max_size = max_size
         self._key = Secret(service_role_key)
         _install_log_mask()
         # Our own httpx client: an explicit timeout, no storage3 DeprecationWarnings, HTTP/1.1.
@@ -98,14 +97,16 @@ class SupabaseStorage:
         self._bucket = client.storage.from_(BUCKET)
         self._buckets = client.storage
         self._bucket_ready = False
+        #: The bucket's own `file_size_limit` in bytes, as last read (None: no limit of its own).
+        self.bucket_limit: int | None = None
 
     def __repr__(self) -> str:
         return f"SupabaseStorage({self.description!r})"
 
     def ensure_bucket(self) -> None:
-        """Create the private bucket if missing; refuse a public one."""
+        """Create the private bucket if missing; refuse a public one; note its size limit."""
         with self._mapped("checking the bucket"):
-            public = self._get_or_create_bucket()
+            public, self.bucket_limit = self._get_or_create_bucket()
         if public:
             raise StorageError(
                 f"The bucket {BUCKET} in {self.description} is public: anyone could read the "
@@ -115,19 +116,30 @@ class SupabaseStorage:
             )
         self._bucket_ready = True
 
-    def upload_json(self, key: str, data: bytes) -> StoredFile:
-        """Sign an upsert upload URL right before uploading, re-signing once if it expired.
+    def upload_file(
+        self, key: str, source: Path, on_progress: Callable[[int, int], None] | None = None
+    ) -> StoredFile:
+        """Upload with upsert, streamed from disk: resumably above 6 MB, else through a signed
+        upload URL. A file over the bucket's limit is refused before anything is sent.
 
         The returned `updated_at` is this computer's clock; `list_files` gives Storage's.
         """
         check_key(key)
-        check_size(data, self.max_size)
+        size = source.stat().st_size
         if not self._bucket_ready:
             self.ensure_bucket()
-        with self._mapped("uploading", size=len(data)):
-            self._upload_signed(key, data)
+        if self.bucket_limit is not None and size > self.bucket_limit:
+            raise self._too_large(size)
+        with self._mapped("uploading", size=size):
+            if size > RESUMABLE_ABOVE:
+                upload = ResumableUpload(self._http, self.storage_url, self._key, BUCKET, key)
+                upload.send(source, on_progress)
+            else:
+                self._upload_signed(key, source)
+                if on_progress is not None:
+                    on_progress(size, size)
         name = key.rsplit("/", 1)[-1]
-        return StoredFile(key=key, name=name, size=len(data), updated_at=datetime.now(UTC))
+        return StoredFile(key=key, name=name, size=size, updated_at=datetime.now(UTC))
 
     def list_files(self, user_id: str) -> list[StoredFile]:
         """The user's files, newest date first, read page by page (a missing bucket: none)."""
@@ -164,21 +176,24 @@ class SupabaseStorage:
         """Turn storage3's errors into `StorageError`s, without chaining the originals."""
         try:
             yield
-        except StorageApiError as exc:
-            if _bucket_missing(exc):
+        except (StorageApiError, TusRefused) as exc:
+            status, code = str(exc.status), str(exc.code)
+            if _bucket_missing(status, code):
                 self._bucket_ready = False
-            raise self._error(exc, action, size=size, key=key) from None
+            raise self._error(status, code, str(exc.message), action, size, key) from None
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
         except StorageException as exc:
             raise StorageError(f"Supabase Storage failed while {action}: {exc}") from None
 
-    def _get_or_create_bucket(self) -> bool:
-        """Whether the bucket is public; creates it private if missing (409: made meanwhile)."""
+    def _get_or_create_bucket(self) -> tuple[bool, int | None]:
+        """(public?, file size limit) of the bucket; creates it private with no limit of its
+        own if missing (409: made meanwhile)."""
         try:
-            return self._buckets.get_bucket(BUCKET).public
+            bucket = self._buckets.get_bucket(BUCKET)
+            return bucket.public, bucket.file_size_limit
         except StorageApiError as exc:
-            if not _bucket_missing(exc):
+            if not _bucket_missing(str(exc.status), str(exc.code)):
                 raise
         try:
             self._buckets.create_bucket(BUCKET, options={"public": False})
@@ -186,44 +201,46 @@ class SupabaseStorage:
             if str(exc.status) != "409":
                 raise
             log.info("bucket %s was created by another process meanwhile", BUCKET)
-            return self._buckets.get_bucket(BUCKET).public
+            bucket = self._buckets.get_bucket(BUCKET)
+            return bucket.public, bucket.file_size_limit
         log.info("created the private bucket %s in %s", BUCKET, self.description)
-        return False
+        return False, None
 
-    def _upload_signed(self, key: str, data: bytes) -> None:
+    def _upload_signed(self, key: str, source: Path) -> None:
+        """The web app's upload: an upsert URL signed right before use (once more if it
+        expired), the file streamed from disk as the form's file field."""
         for attempt in (1, 2):
             signed = self._bucket.create_signed_upload_url(
                 key, CreateSignedUploadUrlOptions(upsert="true")
             )
             try:
-                self._bucket.upload_to_signed_url(
-                    key, signed["token"], data, {"content-type": "application/json"}
-                )
+                with source.open("rb") as file:
+                    self._bucket.upload_to_signed_url(
+                        key, signed["token"], file, {"content-type": "application/json"}
+                    )
                 return
             except StorageApiError as exc:
-                if attempt == 2 or not _token_expired(exc):
+                if attempt == 2 or not _token_expired(str(exc.code), str(exc.message)):
                     raise
                 log.info("the signed upload URL expired before use; signing a new one")
 
-    def _error(self, exc: StorageApiError, action: str, *, size: int, key: str) -> StorageError:
-        """A message a user can act on, from Storage's (string) status and legacy error name."""
-        status, code = str(exc.status), str(exc.code)
-        if status == "404" and key and not _bucket_missing(exc):
+    def _error(
+        self, status: str, code: str, detail: str, action: str, size: int, key: str
+    ) -> StorageError:
+        """A message a user can act on, from Storage's (string) status and legacy error name
+        (a TUS error's plain text)."""
+        if status == "404" and key and not _bucket_missing(status, code):
             message = f"file disappeared: {BUCKET}/{key} is no longer in {self.description}"
-        elif _bucket_missing(exc):
+        elif _bucket_missing(status, code):
             message = (
                 f"Bucket not found: {BUCKET} does not exist in {self.description} "
                 "(favdesk creates it before uploading; try again)"
             )
         elif status == "413":
-            message = (
-                f"Payload too large: the file is {megabytes(size)}, over the project's limit "
-                "(raise the upload size limit in Supabase under Storage > Settings, or the "
-                f"bucket's file size limit)"
-            )
+            return self._too_large(size)
         elif status in ("401", "403"):
             message = KEY_REJECTED
-        elif _token_expired(exc):
+        elif _token_expired(code, detail):
             message = (
                 "Supabase refused the signed upload URL as expired, twice in a row: check this "
                 "computer's clock (upload URLs last 2 hours on hosted projects, 60 s by default "
@@ -234,9 +251,28 @@ class SupabaseStorage:
         elif status.startswith("5"):
             message = f"Supabase Storage had a server error while {action}: try again later"
         else:
-            detail = mask_tokens(str(exc.message)).replace(self._key.reveal(), "<hidden>")
+            detail = mask_tokens(detail).replace(self._key.reveal(), "<hidden>")
             message = f"Supabase Storage failed while {action}: {code} ({status}): {detail[:200]}"
         return StorageError(message, status=status)
+
+    def _too_large(self, size: int) -> FileTooLarge:
+        """The limit a file of `size` bytes is over: the bucket's, else the project's (which
+        only the server knows: `Tus-Max-Size`), with the ways out."""
+        if self.bucket_limit is not None and size > self.bucket_limit:
+            over = f"the {megabytes(self.bucket_limit)} file size limit of the bucket {BUCKET}"
+            raise_it = (
+                "raise or remove the bucket's limit (Supabase dashboard > Storage > "
+                f"{BUCKET} > Edit bucket)"
+            )
+            return too_large(size, self.bucket_limit, over, raise_it, self.description)
+        limit = max_size(self._http, self.storage_url)
+        limit = limit if limit is not None and size > limit else None
+        over = f"the project's upload limit of {megabytes(limit)}" if limit else "a size limit"
+        raise_it = (
+            "raise the project's upload size limit (Supabase dashboard > Storage > Settings; "
+            "the free plan allows at most 50 MB, paid plans much more)"
+        )
+        return too_large(size, limit, over, raise_it, self.description)
 
     def _unreachable(self, exc: httpx.HTTPError) -> StorageError:
         """Transport errors and timeouts, which storage3 lets through unwrapped."""
@@ -252,13 +288,25 @@ class SupabaseStorage:
         )
 
 
-def _bucket_missing(exc: StorageApiError) -> bool:
-    """`Bucket not found`, or the foreign-key error a sign gives in a missing bucket."""
-    return str(exc.status) == "404" and exc.code in ("Bucket not found", "InvalidRequest")
+def too_large(size: int, limit: int | None, over: str, raise_it: str, where: str) -> FileTooLarge:
+    """`error:toolarge`: the file's size, the limit, and the ways out."""
+    return FileTooLarge(
+        f"The day's file is {megabytes(size)}, over {over} in {where}. Ways out: {raise_it}; "
+        "or back up to the local folder instead (clear the Supabase URL in Settings). The "
+        "fetched songs are kept: Sync now then uploads without fetching them all again",
+        size,
+        limit,
+    )
 
 
-def _token_expired(exc: StorageApiError) -> bool:
-    return exc.code == "InvalidJWT" and "exp" in str(exc.message)
+def _bucket_missing(status: str, code: str) -> bool:
+    """`Bucket not found` (REST and TUS), or the foreign-key error a sign gives in a missing
+    bucket."""
+    return status == "404" and code in ("Bucket not found", "InvalidRequest")
+
+
+def _token_expired(code: str, message: str) -> bool:
+    return code == "InvalidJWT" and "exp" in message
 
 
 def _is_file(row: dict) -> bool:

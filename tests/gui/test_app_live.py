@@ -35,6 +35,7 @@ from favdesk.sandbox import DEMO_CLIENT_ID
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.settings import load_settings
 from favdesk.storage import raw_key
+from tests.support.uploads import upload_bytes
 
 #: Each test drives the real app against the stand-ins and a real Redis.
 pytestmark = pytest.mark.slow
@@ -197,7 +198,7 @@ def test_a_stored_file_can_be_saved_and_opened(qtbot, launch, app_settings, tmp_
     assert copy.read_bytes() == controller.runtime.download(key)
 
     older = raw_key(controller.state.user_id, date(2026, 1, 2))
-    controller.runtime.storage.upload_json(older, b"[]")
+    upload_bytes(controller.runtime.storage, older, b"[]")
     click(qtbot, window.storage.refresh)
     qtbot.waitUntil(lambda: window.storage.table.rowCount() == 2, timeout=LONG)
     keys = {window.storage.table.item(row, 3).text() for row in range(2)}
@@ -538,8 +539,9 @@ def test_the_window_stays_responsive_during_a_10000_song_import(
 ):
     """The GUI thread never waits for the job; its own work per update stays small.
 
-    Stalls of the event loop come from the worker thread holding the GIL (the job encodes the
-    whole library as JSON in one call); they are printed, and bounded well below a freeze.
+    The longest stall of the event loop is printed and bounded well below a freeze; the
+    figures that matter (no stall of 50 ms at 10,000 and 50,000 songs) are the benchmark's,
+    `benchmarks/big_library.py`, not a timed test's.
     """
     spotify.add_tracks(10_000 - TRACKS)
     desktop = launch(app_settings())
