@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from favdesk.errors import FavdeskError
+from favdesk.progress import amount
 from favdesk.queue_status import JobInfo, import_state
 from favdesk.runtime import Runtime, StatusSnapshot
 from favdesk.services import open_demo
@@ -110,10 +111,11 @@ def wait_for_import(runtime: Runtime, user_id: str, job_id: str) -> tuple[SyncSt
 
 
 def progress_line(progress: Any) -> str | None:
+    """`fetching: 1,200 / 10,000 songs`, `uploading: 40 / 99 MB`, as the window shows them."""
     if progress is None or not progress.phase:
         return None
     if progress.total:
-        return f"{progress.phase}: {progress.fetched}/{progress.total}"
+        return f"{progress.phase}: {amount(progress.phase, progress.fetched, progress.total)}"
     return f"{progress.phase}..."
 
 

@@ -7,6 +7,7 @@ worker's live state comes from its callbacks (`WorkerEvents`), never from Redis.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import tempfile
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from favdesk.errors import LinkCancelled
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LINK_TIMEOUT = 300.0
+#: The window shows a running sync's progress at most this often (milliseconds).
+PROGRESS_RENDER_MS = 100
 #: Opens the runtime (blocking): `opener(settings, listener) -> Runtime`.
 Opener = Callable[[Settings, WorkerListener], "Runtime"]
 
@@ -94,6 +97,13 @@ class AppController(QObject):
         self._files_stale = True
         #: the notice Sync now itself showed last (the next sync clears only that one)
         self._sync_notice: str | None = None
+        #: the newest progress the worker reported; the window shows it at most 10 times a
+        #: second (a render per page would compete with the import for the GIL)
+        self._progress: LiveJob | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_RENDER_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self._connect()
 
     def _connect(self) -> None:
@@ -200,6 +210,10 @@ class AppController(QObject):
         )
         self.load_accounts()
         self.poller.update(ready=True, paused=self.state.worker == WorkerState.PAUSED)
+        # What start-up made (Qt wrappers; the modules of Redis, RQ, Storage) lives as long as
+        # the app: kept out of the collector's full passes, which an import's allocations
+        # trigger and which would each stop the event loop for tens of milliseconds.
+        gc.freeze()
         self._call(lambda r: r.worker.start(), "start the worker")
 
     def _open_failed(self, error: BaseException) -> None:
@@ -485,6 +499,7 @@ class AppController(QObject):
 
     def _job_started(self, job_id: str, user_id: str) -> None:
         queued = None if self.state.queued_job == job_id else self.state.queued_job
+        self._progress = None
         self._update(job=LiveJob(job_id, user_id), queued_job=queued)
         self.poller.update(busy=True)
         self.notified.emit("Sync started", f"Importing the Liked Songs of user {user_id}.")
@@ -492,10 +507,17 @@ class AppController(QObject):
     def _job_progress(
         self, job_id: str, user_id: str, fetched: int, total: int | None, phase: str
     ) -> None:
-        self._update(job=LiveJob(job_id, user_id, fetched, total, phase))
+        self._progress = LiveJob(job_id, user_id, fetched, total, phase)
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        job, progress = self.state.job, self._progress
+        if job is not None and progress is not None and progress.job_id == job.job_id:
+            self._update(job=progress)
 
     def _job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
-        job = self.state.job
+        job = self._progress or self.state.job
         outcome = JobOutcome(job_id, user_id, ok, error, datetime.now(UTC))
         link = self.state.link if self.state.link.waiting else LinkState()
         self._update(job=None, outcome=outcome, link=link)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from favdesk.gui.state import Dashboard, JobOutcome, LiveJob
+from favdesk.progress import amount
 from favdesk.worker_events import WorkerState
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ REMEDIES = {
     "spotify": "Spotify answered with an error: press Sync now to try again later.",
     "storage": "Storage refused the file: check the Supabase URL and service-role key in "
     "Settings, then press Sync now.",
+    "toolarge": "The file is bigger than Supabase accepts: raise the project's upload limit "
+    "(Storage > Settings in the Supabase dashboard; paid plans allow more than 50 MB) or the "
+    "bucket's file size limit, or use the local folder (clear the Supabase URL in Settings), "
+    "then press Sync now: the songs already fetched are kept.",
     "redis": "Redis could not be reached: check the Redis URL in Settings.",
     "keyring": "The system keyring is locked or missing: unlock it (or install a Secret "
     "Service), then press Sync now.",
@@ -49,6 +54,7 @@ REASON_WORDS = {
     "network": "a service could not be reached",
     "spotify": "Spotify answered with an error",
     "storage": "Storage refused the file",
+    "toolarge": "the file is over Supabase's size limit",
     "redis": "Redis could not be reached",
     "keyring": "the keyring is unavailable",
     "cancelled": "stopped before it finished",
@@ -160,6 +166,8 @@ class SyncView:
     action: str | None = None
     #: The failure's own message (what Spotify, Storage or Redis said), when there is one.
     detail: str | None = None
+    #: The sync's phase (`progress.ImportPhase`): it says what `fetched` and `total` count.
+    phase: str = ""
 
 
 def user_progress(d: Dashboard) -> Progress | None:
@@ -235,7 +243,7 @@ def _queued_in_snapshot(d: Dashboard, outcome: JobOutcome | None) -> bool:
 
 def _live_sync(job: LiveJob, last: str) -> SyncView:
     words = f"Syncing: {job.phase}" if job.phase else "Syncing"
-    return SyncView(words, "busy", None, job.fetched, job.total, True, last)
+    return SyncView(words, "busy", None, job.fetched, job.total, True, last, phase=job.phase)
 
 
 def _outcome_sync(outcome: JobOutcome, now: datetime | None, last: str) -> SyncView:
@@ -253,8 +261,9 @@ def _status_sync(
         progress = user_progress(d)
         fetched = progress.fetched if progress else 0
         total = progress.total if progress else None
-        words = f"Syncing: {progress.phase}" if progress and progress.phase else "Syncing"
-        return SyncView(words, "busy", None, fetched, total, True, last)
+        phase = progress.phase if progress else ""
+        words = f"Syncing: {phase}" if phase else "Syncing"
+        return SyncView(words, "busy", None, fetched, total, True, last, phase=phase)
     if status.state == SyncState.DONE:
         at = f" at {clock(done_at, now)}" if done_at else ""
         return SyncView(f"Done{at}", "ok", last_success=last)
@@ -369,7 +378,7 @@ def status_line(d: Dashboard) -> str:
     if d.startup == "failed":
         return "favdesk could not start: open the dashboard"
     if d.job is not None:
-        return f"Syncing: {number(d.job.fetched)} / {number(d.job.total)} songs"
+        return f"Syncing: {amount(d.job.phase, d.job.fetched, d.job.total)}"
     if d.worker == WorkerState.PAUSED:
         return "Paused"
     waiting = redis_wait(d)

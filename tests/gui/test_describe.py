@@ -195,3 +195,19 @@ def test_rate_limit_with_the_worker_halted_says_to_press_resume(worker):
 
 def test_every_reason_the_dashboard_explains_is_one_favdesk_writes():
     assert {*REMEDIES, *REASON_WORDS, *REMEDY_ACTIONS} <= set(SyncErrorReason)
+
+
+def test_a_file_over_supabases_limit_says_the_ways_out():
+    view = sync_view(replace(READY, snapshot=samples.snapshot(sync="error", reason="toolarge")))
+    assert view.words == "Error: the file is over Supabase's size limit"
+    assert "upload limit" in view.remedy and "local folder" in view.remedy
+    assert "kept" in view.remedy and view.action == "sync"
+
+
+def test_the_upload_counts_megabytes_in_the_window_the_tray_and_redis_readers():
+    mib = 1024 * 1024
+    job = LiveJob("j", "demo-listener", 40 * mib, 99 * mib, "uploading")
+    assert status_line(replace(READY, worker=WorkerState.BUSY, job=job)) == "Syncing: 40 / 99 MB"
+    progress = samples.progress(fetched=40 * mib, total=99 * mib, phase="uploading")
+    view = sync_view(replace(READY, snapshot=samples.snapshot(sync="syncing", progress=progress)))
+    assert (view.words, view.phase, view.fetched) == ("Syncing: uploading", "uploading", 40 * mib)

@@ -92,6 +92,15 @@ def test_syncing_shows_progress_and_blocks_a_second_sync(window, screenshot):
     assert "every 5 s" in window.redis.activity.text()
 
 
+def test_the_upload_shows_megabytes(window):
+    job = LiveJob("ingest-demo-listener", "demo-listener", 40 * 1024**2, 99 * 1024**2, "uploading")
+    window.show_state(replace(READY, worker=WorkerState.BUSY, job=job))
+    bar = window.sync.progress
+    assert (bar.value(), bar.maximum(), bar.text()) == (40 * 1024, 99 * 1024, "40 / 99 MB")
+    assert bar.accessibleDescription() == "40 / 99 MB uploaded"
+    assert window.sync.status.words == "Syncing: uploading"
+
+
 def test_progress_before_the_total_is_known_is_a_busy_bar(window):
     window.show_state(replace(READY, worker=WorkerState.BUSY, job=LiveJob("j", "demo-listener")))
     assert window.sync.progress.maximum() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QWidget
 
-from favdesk.gui.describe import number, sync_view
+from favdesk.gui.describe import SyncView, sync_view
 from favdesk.gui.panels.common import (
     Card,
     StatusLabel,
@@ -16,6 +16,7 @@ from favdesk.gui.panels.common import (
     wrapped,
 )
 from favdesk.gui.state import Dashboard
+from favdesk.progress import amount, bar_values, counts_bytes
 
 #: The button that carries out a remedy (its mnemonics differ from every other button's).
 ACTION_LABELS = {
@@ -53,20 +54,21 @@ class SyncPanel(Card):
         self.remedy.setVisible(bool(view.remedy))
         self.detail.setText(f"Details: {view.detail}" if view.detail else "")
         self.detail.setVisible(bool(view.detail))
-        self._render_progress(view.active, view.fetched, view.total)
+        self._render_progress(view)
         self.last.setText(f"Last successful sync: {view.last_success}")
         self._action = view.action or ""
         self.action.setVisible(bool(view.action) and d.ready)
         self.action.setText(ACTION_LABELS.get(self._action, ""))
 
-    def _render_progress(self, active: bool, fetched: int, total: int | None) -> None:
-        self.progress.setVisible(active)
-        if total is None:
+    def _render_progress(self, view: SyncView) -> None:
+        self.progress.setVisible(view.active)
+        text = amount(view.phase, view.fetched, view.total)
+        if view.total is None:
             self.progress.setRange(0, 0)  # busy indicator until the first page gives the total
-            text = f"{number(fetched)} songs"
         else:
-            self.progress.setRange(0, max(total, 1))
-            self.progress.setValue(min(fetched, max(total, 1)))
-            text = f"{number(fetched)} / {number(total)} songs"
+            value, maximum = bar_values(view.phase, view.fetched, view.total)
+            self.progress.setRange(0, maximum)
+            self.progress.setValue(value)
         self.progress.setFormat(text)
-        self.progress.setAccessibleDescription(f"{text} fetched")
+        done = "uploaded" if counts_bytes(view.phase) else "fetched"
+        self.progress.setAccessibleDescription(f"{text} {done}")
