@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from favdesk.errors import SettingsError, StorageError
 from favdesk.progress import megabytes as _megabytes
@@ -32,6 +33,8 @@ class StoredFile:
     name: str
     size: int
     updated_at: datetime
+    #: The object's version as Storage tags it (None where the backend has no such tag).
+    etag: str | None = None
 
     @property
     def path(self) -> str:
@@ -73,6 +76,14 @@ class Storage(Protocol):
 
     def download(self, key: str) -> bytes:
         """The exact bytes stored under `key`."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """The bytes stored under `key` as a stream read piece by piece (files of any size)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object stored under `key` (nothing happens if there is none)."""
         ...
 
     def close(self) -> None:

@@ -125,15 +125,41 @@ class LocalStorage:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise StorageError(
-                f"file disappeared: {BUCKET}/{key} is no longer in {self.description}",
-                status="404",
-            ) from None
+            raise self._gone(key) from None
         except OSError as exc:
             raise StorageError(f"could not read {path}: {exc.strerror}") from None
 
+    @contextlib.contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        """The file itself, opened for reading."""
+        path = self.bucket_dir / check_key(key)
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            raise self._gone(key) from None
+        except OSError as exc:
+            raise StorageError(f"could not read {path}: {exc.strerror}") from None
+        with file:
+            yield file
+
+    def delete(self, key: str) -> None:
+        """Remove the file (and make the removal durable)."""
+        path = self.bucket_dir / check_key(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"could not delete {path}: {exc.strerror}") from None
+        _fsync_dir(path.parent)
+
     def close(self) -> None:
         """Nothing to release."""
+
+    def _gone(self, key: str) -> StorageError:
+        return StorageError(
+            f"file disappeared: {BUCKET}/{key} is no longer in {self.description}", status="404"
+        )
 
     def _stored(self, key: str, path: Path) -> StoredFile:
         stat = path.stat()

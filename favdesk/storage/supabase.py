@@ -14,13 +14,15 @@ chained httpx exception (whose text holds the signed URL) is printed with them.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import BinaryIO
+from urllib.parse import quote, urlsplit
 
 import httpx
 from storage3.exceptions import StorageApiError
@@ -166,6 +168,26 @@ class SupabaseStorage:
         check_key(key)
         with self._mapped("downloading", key=key):
             return self._bucket.download(key)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[BinaryIO]:
+        """The object streamed as it arrives (a 250 MB snapshot never sits in memory)."""
+        check_key(key)
+        url = f"{self.storage_url}/object/authenticated/{BUCKET}/{quote(key)}"
+        secret = self._key.reveal()
+        headers = {"authorization": f"Bearer {secret}", "apikey": secret}
+        with self._mapped("downloading", key=key):
+            with self._http.stream("GET", url, headers=headers) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise _api_error(response)
+                yield io.BufferedReader(_ResponseStream(response))
+
+    def delete(self, key: str) -> None:
+        """Remove the object (Storage answers alike whether it was there or not)."""
+        check_key(key)
+        with self._mapped("deleting", key=key):
+            self._bucket.remove([key])
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -322,7 +344,36 @@ def _stored_file(prefix: str, row: dict) -> StoredFile:
         name=row["name"],
         size=int(metadata.get("size") or metadata.get("contentLength") or 0),
         updated_at=_parse_time(stamp),
+        etag=str(metadata["eTag"]).strip('"') if metadata.get("eTag") else None,
     )
+
+
+class _ResponseStream(io.RawIOBase):
+    """A streamed httpx response as a readable raw file (`BufferedReader` goes on top)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.iter_bytes()
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if not self._left:
+            self._left = memoryview(next(self._chunks, b""))
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        return count
+
+
+def _api_error(response: httpx.Response) -> StorageApiError:
+    """Storage's JSON error body (`statusCode` as a string) as storage3 raises it."""
+    try:
+        body = response.json()
+        return StorageApiError(body["message"], body["error"], body["statusCode"])
+    except (KeyError, TypeError, ValueError):
+        return StorageApiError(response.text[:200], "Unknown", response.status_code)
 
 
 def _parse_time(stamp: str | None) -> datetime:
