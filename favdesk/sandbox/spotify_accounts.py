@@ -82,6 +82,9 @@ class AccountsService:
         self.faults = faults
         self.stats = stats
         self.last_authorize: dict[str, str] | None = None
+        #: Put into every code and token issued, so a test can look for any of them where no
+        #: secret may be (logs, files, output).
+        self.token_marker = ""
         self._lock = lock
         self._save_state = save_state
         self._codes: dict[str, _Code] = {}
@@ -148,7 +151,7 @@ class AccountsService:
         if error:
             return _redirect(redirect_uri, {"error": error}, state)
         challenge = query.get("code_challenge") or None
-        code = secrets.token_urlsafe(32)
+        code = self.token_marker + secrets.token_urlsafe(32)
         with self._lock:
             self._codes[code] = _Code(
                 redirect_uri=redirect_uri,
@@ -221,7 +224,7 @@ class AccountsService:
         pkce_required = code.challenge is not None or not authenticated
         if pkce_required and (not verifier or _s256(verifier) != code.challenge):
             raise _OAuthError("invalid_grant", "code_verifier was incorrect")
-        refresh_token = "AQ" + secrets.token_urlsafe(48)
+        refresh_token = "AQ" + self.token_marker + secrets.token_urlsafe(48)
         with self._lock:
             self._refresh[refresh_token] = _RefreshGrant(code.scope, time.time())
             self._save_state()
@@ -243,7 +246,7 @@ class AccountsService:
                 raise _OAuthError("invalid_grant", f"Refresh token {grant.state}")
             reply = self._issue_access(grant.scope)
             if self.faults.rotate_refresh_tokens:
-                rotated = "AQ" + secrets.token_urlsafe(48)
+                rotated = "AQ" + self.token_marker + secrets.token_urlsafe(48)
                 self._refresh[rotated] = _RefreshGrant(grant.scope, grant.authorized_at)
                 grant.state = "revoked"
                 reply["refresh_token"] = rotated
@@ -252,7 +255,7 @@ class AccountsService:
 
     def _issue_access(self, scope: str) -> dict:
         ttl = self.faults.access_token_ttl
-        token = "BQ" + secrets.token_urlsafe(64)
+        token = "BQ" + self.token_marker + secrets.token_urlsafe(64)
         with self._lock:
             self._access[token] = AccessToken(scope, time.time() + ttl)
         return {"access_token": token, "token_type": "Bearer", "scope": scope, "expires_in": ttl}
