@@ -10,6 +10,7 @@ import pytest
 
 from favdesk.sandbox import SpotifySandbox
 from tests.support.chromium_browser import CHROMIUM
+from tests.test_ingest import spotify_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,9 +29,7 @@ def test_chromium_follows_the_login_to_the_page_that_says_the_sync_started(
     dom = tmp_path / "page.html"
     with SpotifySandbox(tracks=5, user_id="zoe", display_name="Zoë Listener") as spotify:
         for name, value in {
-            "SPOTIFY_CLIENT_ID": spotify.client_id,
-            "SPOTIFY_ACCOUNTS_URL": spotify.accounts_url,
-            "SPOTIFY_API_URL": spotify.api_url,
+            **spotify_env(spotify),
             "REDIS_URL": redis_url,
             "BROWSER": BROWSER,
             "FAVDESK_TEST_BROWSER_DOM": str(dom),

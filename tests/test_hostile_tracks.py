@@ -12,7 +12,7 @@ from favdesk.runtime import Runtime
 from favdesk.sandbox import SpotifySandbox, follow_login
 from favdesk.settings import load_settings
 from favdesk.storage import BUCKET
-from tests.test_ingest import Recorder
+from tests.test_ingest import Recorder, spotify_env
 
 #: The imports run a real worker against the stand-in.
 pytestmark = pytest.mark.slow
@@ -30,12 +30,7 @@ HOSTILE = {
 @pytest.fixture
 def spotify(redis_url, monkeypatch):
     with SpotifySandbox(tracks=120, user_id="zoe", display_name="Zoë") as sandbox:
-        for name, value in {
-            "SPOTIFY_CLIENT_ID": sandbox.client_id,
-            "SPOTIFY_ACCOUNTS_URL": sandbox.accounts_url,
-            "SPOTIFY_API_URL": sandbox.api_url,
-            "REDIS_URL": redis_url,
-        }.items():
+        for name, value in {**spotify_env(sandbox), "REDIS_URL": redis_url}.items():
             monkeypatch.setenv(name, value)
         yield sandbox
 

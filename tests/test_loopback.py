@@ -94,13 +94,18 @@ def test_busy_port_names_the_port_and_the_fix():
     )
 
 
-def test_ipv6_loopback_redirect():
+def start_on_ipv6() -> CallbackServer:
+    """A listener on ::1, or the test skipped where this machine has no IPv6 loopback."""
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        server = CallbackServer("http://[::1]/callback").start()
+        return CallbackServer("http://[::1]/callback").start()
     except PortBusy as error:
         pytest.skip(f"::1 is not available here: {error}")
+
+
+def test_ipv6_loopback_redirect():
+    server = start_on_ipv6()
     try:
         assert server.redirect_uri == f"http://[::1]:{server.port}/callback"
         browser = Browser(f"{server.redirect_uri}?code=c6&state=s6")

@@ -28,6 +28,8 @@ from favdesk.sandbox import SpotifySandbox, follow_login
 from favdesk.sandbox.server import json_reply
 from favdesk.settings import load_settings
 from favdesk.spotify.auth import SpotifyApp
+from tests.test_ingest import spotify_env
+from tests.test_loopback import start_on_ipv6
 
 STATE = "the-right-state-0123456789"
 #: Bounded runs: the suite stays fast, and no example database is written.
@@ -189,12 +191,7 @@ def test_the_right_host_in_any_case_gets_through(guarded):
 
 
 def test_ipv6_listener_takes_only_its_own_host():
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    try:
-        server = CallbackServer("http://[::1]/callback").start()
-    except LinkError as error:
-        pytest.skip(f"::1 is not available here: {error}")
+    server = start_on_ipv6()
     guard = Guard(server)
     try:
         v4 = request(server, right(), hosts=(f"127.0.0.1:{server.port}",))
@@ -510,12 +507,15 @@ def _non_loopback_addresses() -> list[str]:
     return sorted({info[4][0] for info in infos if not info[4][0].startswith("127.")})
 
 
+def point_at(sandbox: SpotifySandbox, monkeypatch) -> None:
+    for name, value in spotify_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def spotify(monkeypatch):
     with SpotifySandbox(tracks=3) as sandbox:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", sandbox.client_id)
-        monkeypatch.setenv("SPOTIFY_ACCOUNTS_URL", sandbox.accounts_url)
-        monkeypatch.setenv("SPOTIFY_API_URL", sandbox.api_url)
+        point_at(sandbox, monkeypatch)
         yield sandbox
 
 
@@ -568,9 +568,7 @@ class RefusingAccounts(SpotifySandbox):
 
 def test_spotify_s_error_description_is_text_on_the_browser_page(monkeypatch):
     with RefusingAccounts(tracks=1) as spotify:
-        monkeypatch.setenv("SPOTIFY_CLIENT_ID", spotify.client_id)
-        monkeypatch.setenv("SPOTIFY_ACCOUNTS_URL", spotify.accounts_url)
-        monkeypatch.setenv("SPOTIFY_API_URL", spotify.api_url)
+        point_at(spotify, monkeypatch)
         settings = load_settings()
         pages: list[httpx.Response] = []
 
