@@ -50,7 +50,10 @@ class PageCheckpoint:
         """Write one page atomically, in the compact form the day's file is assembled from."""
         self.directory.mkdir(parents=True, exist_ok=True)
         payload = {"offset": page.offset, "total": page.total, "items": page.items}
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        # A lone surrogate (half an emoji: valid JSON, not Unicode) has no UTF-8: it is written
+        # as the JSON escape Spotify sent, which reads back as the same string.
+        data = text.encode("utf-8", "backslashreplace")
         handle, temp = tempfile.mkstemp(dir=self.directory, prefix=".page-", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as out:
