@@ -126,6 +126,11 @@ class FetchCancelled(FavdeskError):
     reason = "cancelled"
 
 
+class TakenOver(FavdeskError):
+    """Another worker took this run's job over (this one slept past its heartbeat): the run
+    ends without uploading or writing the status, which are the other run's now."""
+
+
 class NoAccount(FavdeskError):
     """No linked Spotify account for this user."""
 

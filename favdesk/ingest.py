@@ -20,7 +20,7 @@ from rq import get_current_job
 
 from favdesk import retries, sync_status
 from favdesk.checkpoint import PageCheckpoint
-from favdesk.errors import FavdeskError, NoAccount, RateLimited
+from favdesk.errors import FavdeskError, NoAccount, RateLimited, TakenOver
 from favdesk.job_context import JobContext, current_job_context
 from favdesk.progress import ImportPhase
 from favdesk.services import Services, open_services
@@ -82,9 +82,11 @@ def ingest(
         tracks = fetch_library(services, user_id, reporter, context, split)
         split.fetch = time.perf_counter() - started - split.page_writes
         say(context, f"{PREFIX} tracks: {tracks}")
+        ensure_current(context)
         checkpoint = PageCheckpoint.for_user(services.settings.data_dir, user_id)
         key = upload(services.storage, user_id, checkpoint, tracks, reporter, split)
         say(context, f"upload complete -> {BUCKET}/{key}")
+        ensure_current(context)
         checkpoint.clear()
         reporter.phase(ImportPhase.DONE, tracks, tracks)
         status(conn, user_id, SyncState.DONE)
@@ -167,7 +169,11 @@ def fail(
     context: JobContext,
     error: Exception,
 ) -> None:
-    """Record why the job failed; a long 429 also arranges the retry at its resume time."""
+    """Record why the job failed; a long 429 also arranges the retry at its resume time.
+    A run that another worker took over records nothing: the job is the other run's."""
+    if isinstance(error, TakenOver) or not context.still_current():
+        say(context, f"{PREFIX} {job_id}: taken over by another worker, this run ends here")
+        return
     reason = SyncErrorReason.FAILED
     if isinstance(error, FavdeskError):
         reason = SyncErrorReason(error.reason)
@@ -177,6 +183,13 @@ def fail(
     failed = SyncStatus(SyncState.ERROR, reason, resume_at)
     status(conn, user_id, failed)
     say(context, f"{PREFIX} FAILED {job_id} {(failed.value or '').removeprefix('error:')}")
+
+
+def ensure_current(context: JobContext) -> None:
+    """Stop a run whose worker slept past its heartbeat while another worker resumed the job
+    (one Redis command, before the upload and before `done`)."""
+    if not context.still_current():
+        raise TakenOver("another worker took this import over while this one was away")
 
 
 def retry_time(error: RateLimited) -> datetime:

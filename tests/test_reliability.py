@@ -245,3 +245,28 @@ def test_the_app_quit_mid_import_keeps_the_job_and_the_next_start_resumes_it(
     assert_imported_once(app)
     pages = TRACKS // 50
     assert slow_spotify.stats.tracks_requests - fetched_before < pages, "it fetched all again"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_job_whose_worker_sleeps_is_taken_over_and_the_sleeper_waking_loses_nothing(
+    durable_redis, slow_spotify, tmp_path
+):
+    link(slow_spotify)
+    sleeper = short_heartbeat_worker(tmp_path / "sleeper.log")
+    try:
+        wait_for(lambda: slow_spotify.stats.tracks_requests >= 5, "the import's first pages")
+        sleeper.send_signal(signal.SIGSTOP)
+        time.sleep(3)  # its heartbeat expires
+        other = short_heartbeat_worker(tmp_path / "other.log", burst=True)
+        assert other.wait(90) == 0, (tmp_path / "other.log").read_text()
+        app = redis.Redis.from_url(durable_redis.url)
+        assert app.get(keys.sync_key(USER)) == b"done"  # taken over and finished
+        sleeper.send_signal(signal.SIGCONT)  # wakes in the middle of a job that is done
+        time.sleep(3)  # lets its run end (a window to watch, not a wait for an event)
+        assert_imported_once(app)
+        assert sleeper.poll() is None, "the sleeper crashed on waking"
+    finally:
+        sleeper.terminate()
+        sleeper.wait(30)
+    assert sleeper.returncode == 0, (tmp_path / "sleeper.log").read_text()
