@@ -202,7 +202,7 @@ def test_a_full_disk_keeps_the_previous_file_whole_and_says_storage(
             runtime.sync(USER)
             wait_for(lambda: len(listener.results) == 2, "the second import")
             ok, error = listener.results[1]
-            assert not ok and "space" in error.lower(), error
+            assert not ok and "the disk is full: free some space" in error, error
             assert runtime.app_redis.get(keys.sync_key(USER)) == b"error:storage"
             assert (small_disk / BUCKET / key).read_bytes() == first  # whole, not half-written
             assert [p.name for p in (small_disk / BUCKET / key).parent.iterdir()] == [

@@ -31,8 +31,9 @@ REMEDIES = {
     "settings": "A setting is wrong: fix it in Settings, then press Sync now.",
     "network": "A service could not be reached: check the connection, then press Sync now.",
     "spotify": "Spotify answered with an error: press Sync now to try again later.",
-    "storage": "Storage refused the file: check the Supabase URL and service-role key in "
-    "Settings, then press Sync now.",
+    "storage": "Storage did not take the file (the message below says why): for Supabase, "
+    "check its URL and service-role key in Settings; for the local folder, its free space and "
+    "permissions. Then press Sync now: the songs already fetched are kept.",
     "toolarge": "The file is bigger than Supabase accepts: raise the project's upload limit "
     "(Storage > Settings in the Supabase dashboard; paid plans allow more than 50 MB) or the "
     "bucket's file size limit, or use the local folder (clear the Supabase URL in Settings), "

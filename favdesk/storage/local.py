@@ -9,6 +9,7 @@ has no limit of its own.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -103,7 +104,7 @@ class LocalStorage:
             with source.open("rb") as data, atomic_file(path) as file:
                 copy_in_chunks(data, file, on_progress)
         except OSError as exc:
-            raise StorageError(f"could not write {path}: {exc.strerror}") from None
+            raise StorageError(f"could not write {path}: {write_failure(exc)}") from None
         return self._stored(key, path)
 
     def list_files(self, user_id: str) -> list[StoredFile]:
@@ -165,3 +166,12 @@ class LocalStorage:
         stat = path.stat()
         updated = datetime.fromtimestamp(stat.st_mtime, UTC)
         return StoredFile(key=key, name=path.name, size=stat.st_size, updated_at=updated)
+
+
+def write_failure(error: OSError) -> str:
+    """Why a write failed, and what to do; the day's earlier file is always kept whole."""
+    if error.errno == errno.ENOSPC:
+        return "the disk is full: free some space (the earlier file is kept), then sync again"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{error.strerror}: make the folder writable, or set FAVDESK_DATA_DIR elsewhere"
+    return error.strerror or type(error).__name__
