@@ -477,6 +477,28 @@ def test_waiting_retry_after_gets_through_and_is_not_counted(sandbox, api):
     time.sleep(float(limited.headers["Retry-After"]))  # the behaviour under test is waiting
     assert api.get("/me").status_code == 200
     assert sandbox.stats.requests_inside_retry_after == 0
+    [after] = sandbox.stats.after_rate_limit
+    assert after.retry_after == 1.0 and not after.early
+
+
+def test_a_request_on_a_429s_connection_before_its_retry_after_is_recorded_as_early(sandbox, api):
+    sandbox.faults.rate_limit = (1, 30.0)
+    api.get("/me")
+    limited = api.get("/me")
+    api.get("/me")  # the same kept-alive connection, at once
+    assert limited.status_code == 429
+    [after] = sandbox.stats.early_on_connection
+    assert after.next_at - after.sent_at < after.retry_after == 30.0
+    assert sandbox.stats.after_rate_limit == [after]
+
+
+def test_each_connection_is_recorded_on_its_own(sandbox, api):
+    sandbox.faults.rate_limit = (1, 30.0)
+    api.get("/me")
+    api.get("/me")  # a 429 on this connection
+    with api_client(sandbox) as other:
+        other.get("/me")  # another connection: nothing follows the 429 on its own
+    assert sandbox.stats.after_rate_limit == []
 
 
 def test_forced_retry_after_of_hours(sandbox, api):

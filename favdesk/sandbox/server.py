@@ -8,10 +8,12 @@ connections, so a stopped stand-in looks to clients like a service that went awa
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +46,7 @@ class ReplyHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.number = next(self.server.numbers)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
@@ -60,6 +63,7 @@ class ReplyHandler(BaseHTTPRequestHandler):
 
     def answer(self, method: str) -> None:
         """Read the body, let the stand-in answer, write the reply."""
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = self.server.app.handle(method, self.path, self.headers, body)
@@ -70,6 +74,7 @@ class ReplyHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+        self.server.app.exchanged(self.number, arrived, reply, time.monotonic())
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Quiet: request lines carry authorization codes, states and upload tokens."""
@@ -83,6 +88,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.app = app
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.numbers = itertools.count(1)  # connections, in the order they were accepted
         super().__init__(("127.0.0.1", port), handler)
 
     def handle_error(
@@ -115,6 +121,10 @@ class LoopbackServer:
     def handle(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
         """Answer one HTTP request (called from handler threads)."""
         raise NotImplementedError
+
+    def exchanged(self, connection: int, arrived: float, reply: Reply, replied: float) -> None:
+        """After a reply went out on numbered `connection` (monotonic times); a stand-in that
+        records its wire overrides this."""
 
     def start(self) -> Self:
         """Bind 127.0.0.1 (port 0: any free one) and serve in a daemon thread."""

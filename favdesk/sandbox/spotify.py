@@ -152,6 +152,11 @@ class SpotifySandbox(LoopbackServer):
             return self.api.handle(method, parts.path, query, headers)
         return self.accounts.handle(method, parts.path, query, headers, body)
 
+    def exchanged(self, connection: int, arrived: float, reply: Reply, replied: float) -> None:
+        """Per connection, when each 429 went out and when the next request came after it."""
+        wait = reply.headers.get("Retry-After") if reply.status == 429 else None
+        self.stats.exchanged(connection, arrived, replied, None if wait is None else float(wait))
+
     # -- persistence -------------------------------------------------------------------------
 
     def _load_state(self, seed: int, tracks: int) -> Library:

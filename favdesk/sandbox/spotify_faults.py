@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 
 @dataclass
@@ -42,6 +42,25 @@ class Faults:
     mutate_remove_at: int = 0
 
 
+@dataclass(frozen=True)
+class AfterRateLimit:
+    """A 429 and the next request that arrived on the same connection (monotonic seconds).
+
+    On one HTTP/1.1 connection the next request leaves only after the client has read the
+    429, so a request here before `sent_at + retry_after` is one the client sent knowing it
+    had to wait: no in-flight race excuses it.
+    """
+
+    connection: int
+    sent_at: float
+    retry_after: float
+    next_at: float
+
+    @property
+    def early(self) -> bool:
+        return self.next_at < self.sent_at + self.retry_after
+
+
 @dataclass
 class Stats:
     """What clients did on the wire, for tests to assert on."""
@@ -56,6 +75,9 @@ class Stats:
     requests_inside_retry_after: int = 0
     max_in_flight: int = 0
     market_requests: int = 0
+    #: Per connection, each 429 that was followed by another request on that connection.
+    after_rate_limit: list[AfterRateLimit] = field(default_factory=list)
+    _open_429s: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def bump(self, name: str, by: int = 1) -> None:
@@ -68,9 +90,30 @@ class Stats:
         with self._lock:
             self.token_requests[grant_type] = self.token_requests.get(grant_type, 0) + 1
 
+    def exchanged(
+        self, connection: int, arrived: float, replied: float, retry_after: float | None
+    ) -> None:
+        """One request that arrived on numbered `connection` and was answered at `replied`;
+        `retry_after` is set when the answer was a 429."""
+        with self._lock:
+            opened = self._open_429s.pop(connection, None)
+            if opened is not None:
+                sent_at, wait = opened
+                self.after_rate_limit.append(AfterRateLimit(connection, sent_at, wait, arrived))
+            if retry_after is not None:
+                self._open_429s[connection] = (replied, retry_after)
+
+    @property
+    def early_on_connection(self) -> list[AfterRateLimit]:
+        """Requests that came on a 429's connection before its `Retry-After` had passed."""
+        with self._lock:
+            return [record for record in self.after_rate_limit if record.early]
+
     def reset(self) -> None:
-        """Zero every counter."""
+        """Zero every counter and forget the connections seen."""
         with self._lock:
             for spec in fields(self):
-                if spec.name != "_lock":
-                    setattr(self, spec.name, {} if spec.name == "token_requests" else 0)
+                if spec.name == "_lock":
+                    continue
+                fresh = spec.default_factory() if spec.default_factory is not MISSING else 0
+                setattr(self, spec.name, fresh)
