@@ -5,189 +5,177 @@ from __future__ import annotations
 import pytest
 
 from favdesk.spotify.governor import (
-    INITIAL_CONCURRENCY,
-    MIN_PACE_SAMPLE,
-    PACE_MARGIN,
-    PACE_RELAX,
+    GROWTH,
+    MIN_WINDOW_SAMPLE,
+    WINDOW_MARGIN,
     Governor,
+    RateWindow,
 )
 
-QUICK = 0.1  # seconds a reply takes when Spotify answers quickly
-SLOW = 1.0  # well over twice QUICK: not quick
+STEP = 0.01  # seconds between the sends of a burst
 
 
-def quick_replies(governor: Governor, count: int, sent_at: float = 0.0) -> None:
-    for _ in range(count):
-        governor.succeeded(sent_at, QUICK)
+def burst(governor: Governor, count: int, start: float) -> list[int]:
+    """`count` sends, STEP apart from `start`, all answered 200; their tickets."""
+    tickets = [governor.sent(start + i * STEP) for i in range(count)]
+    for ticket in tickets:
+        governor.succeeded(ticket)
+    return tickets
 
 
-def paced_after_a_429(accepted: int = 10) -> Governor:
-    """A governor that saw `accepted` quick replies from t=0, then a 429 at t=10 with a 2 s wait."""
-    governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, accepted)
-    governor.rate_limited(sent_at=9.0, now=10.0, wait=2.0)
+def limited_after(accepted: int, *, wait: float = 2.0, cap: int = 8) -> Governor:
+    """`accepted` sends from t=0 got through, the next one (sent at t=1) got a 429 read at
+    t=1.05 asking for `wait` seconds."""
+    governor = Governor(cap=cap, now=0.0)
+    burst(governor, accepted, 0.0)
+    governor.rate_limited(governor.sent(1.0), now=1.05, wait=wait)
     return governor
 
 
-def test_starts_with_the_initial_bound_no_pause_and_no_pace():
+def test_starts_at_the_cap_with_no_pause_and_no_window():
     governor = Governor(cap=8, now=5.0)
-    assert governor.limit == INITIAL_CONCURRENCY
-    assert governor.interval == 0.0
+    assert governor.limit == 8
+    assert governor.window is None
     assert governor.ready_at() == 0.0
 
 
-def test_initial_bound_never_exceeds_the_cap():
-    assert Governor(cap=1, now=0.0).limit == 1
-
-
-def test_each_quick_reply_raises_the_bound_by_one_before_any_429():
+def test_a_429_pauses_every_request_until_its_retry_after_has_passed():
     governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 2)  # one round of 2 in flight: doubled
-    assert governor.limit == 4
-    quick_replies(governor, 4)
-    assert governor.limit == 8
-
-
-def test_bound_grows_no_further_than_the_cap():
-    governor = Governor(cap=3, now=0.0)
-    quick_replies(governor, 20)
-    assert governor.limit == 3
-
-
-def test_slow_reply_does_not_raise_the_bound():
-    governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 1)
-    governor.succeeded(0.0, SLOW)
-    assert governor.limit == INITIAL_CONCURRENCY + 1
-
-
-def test_429_halves_the_bound():
-    governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 6)
-    assert governor.rate_limited(sent_at=1.0, now=2.0, wait=1.0) is True
-    assert governor.limit == 4
-
-
-def test_429_never_takes_the_bound_below_one():
-    governor = Governor(cap=1, now=0.0)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=1.0)
-    assert governor.limit == 1
-
-
-def test_after_a_429_the_bound_grows_by_one_per_full_round_of_quick_replies():
-    governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 6)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=1.0)
-    quick_replies(governor, 3, sent_at=3.0)
-    assert governor.limit == 4
-    quick_replies(governor, 1, sent_at=3.0)
-    assert governor.limit == 5
-    quick_replies(governor, 5, sent_at=3.0)
-    assert governor.limit == 6
-
-
-def test_after_a_429_a_slow_reply_restarts_the_round():
-    governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 6)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=1.0)
-    quick_replies(governor, 3, sent_at=3.0)
-    governor.succeeded(3.0, SLOW)
-    quick_replies(governor, 3, sent_at=3.0)
-    assert governor.limit == 4
-    quick_replies(governor, 1, sent_at=3.0)
-    assert governor.limit == 5
-
-
-def test_429_pauses_every_request_until_its_retry_after_has_passed():
-    governor = Governor(cap=8, now=0.0)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=3.0)
+    assert governor.rate_limited(governor.sent(1.0), now=2.0, wait=3.0) is True
     assert governor.ready_at() == 5.0
 
 
-def test_429_of_a_request_sent_before_the_pause_only_extends_the_shared_pause():
+def test_429_of_a_request_sent_before_the_pause_only_extends_it():
     governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 6)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=3.0)
-    assert governor.rate_limited(sent_at=1.5, now=2.5, wait=4.0) is False
+    first, second = governor.sent(1.0), governor.sent(1.5)
+    governor.rate_limited(first, now=2.0, wait=3.0)
+    assert governor.rate_limited(second, now=2.5, wait=4.0) is False
     assert governor.ready_at() == 6.5
-    assert governor.limit == 4
 
 
 def test_429_of_a_request_sent_before_the_pause_never_shortens_it():
     governor = Governor(cap=8, now=0.0)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=3.0)
-    governor.rate_limited(sent_at=1.5, now=2.5, wait=1.0)
+    first, second = governor.sent(1.0), governor.sent(1.5)
+    governor.rate_limited(first, now=2.0, wait=3.0)
+    governor.rate_limited(second, now=2.5, wait=1.0)
     assert governor.ready_at() == 5.0
 
 
-def test_429_of_a_request_sent_after_the_pause_began_starts_a_new_pause():
+def test_after_a_pause_one_request_goes_first_and_its_success_lets_the_rest_follow():
+    governor = limited_after(0)
+    assert governor.limit == 1
+    governor.succeeded(governor.sent(3.1))
+    assert governor.limit == 8
+
+
+def test_success_of_a_request_sent_before_the_pause_keeps_one_at_a_time():
     governor = Governor(cap=8, now=0.0)
-    quick_replies(governor, 6)
-    governor.rate_limited(sent_at=1.0, now=2.0, wait=1.0)
-    assert governor.rate_limited(sent_at=3.0, now=4.0, wait=1.0) is True
-    assert governor.limit == 2
-    assert governor.ready_at() == 5.0
+    early, late = governor.sent(1.0), governor.sent(1.5)
+    governor.rate_limited(late, now=2.0, wait=1.0)
+    governor.succeeded(early)
+    assert governor.limit == 1
 
 
-def test_429_sets_no_pace_with_fewer_than_the_minimum_accepted_requests():
-    governor = paced_after_a_429(accepted=MIN_PACE_SAMPLE - 1)
-    assert governor.interval == 0.0
+def test_first_429_learns_the_size_from_the_requests_that_got_through():
+    governor = limited_after(10)
+    assert governor.window is not None
+    assert governor.window.requests == 10
 
 
-def test_429_paces_a_little_slower_than_the_rate_spotify_let_through():
-    governor = paced_after_a_429(accepted=10)
-    # 10 accepted from t=0 to the 429 at t=10, plus the 2 s Spotify asked to wait
-    assert governor.interval == pytest.approx(PACE_MARGIN * (10.0 + 2.0) / 10)
+def test_first_429_learns_the_length_as_whole_seconds_within_its_retry_after():
+    # the oldest request left at t=0; the 429 for the one sent at t=1 asked for 2 s more:
+    # the window frees within 3 s of the oldest, a whole number of seconds
+    assert limited_after(10, wait=2.0).window == RateWindow(10, 3 + WINDOW_MARGIN)
 
 
-def test_the_minimum_sample_of_accepted_requests_is_enough_to_set_a_pace():
-    governor = paced_after_a_429(accepted=MIN_PACE_SAMPLE)
-    assert governor.interval == pytest.approx(PACE_MARGIN * 12.0 / MIN_PACE_SAMPLE)
+def test_too_few_requests_through_before_the_429_teach_nothing():
+    assert limited_after(MIN_WINDOW_SAMPLE - 1).window is None
 
 
-def test_a_send_makes_the_next_wait_for_the_pace():
-    governor = paced_after_a_429()
-    governor.sent(20.0)
-    assert governor.ready_at() == pytest.approx(20.0 + governor.interval)
-
-
-def test_the_pause_holds_requests_even_when_the_pace_would_let_them_go():
-    governor = paced_after_a_429()  # paused until t=12, one request per 1.26 s
-    governor.sent(10.0)
-    assert governor.ready_at() == 12.0
-
-
-def test_without_a_pace_a_send_does_not_delay_the_next():
+def test_429s_for_requests_in_flight_at_the_first_lower_the_size_and_tighten_the_length():
     governor = Governor(cap=8, now=0.0)
-    governor.sent(3.0)
-    assert governor.ready_at() == 3.0
+    burst(governor, 10, 0.0)
+    in_flight = [governor.sent(0.2 + i * STEP) for i in range(3)]
+    governor.rate_limited(governor.sent(0.5), now=0.55, wait=3.0)
+    assert governor.window == RateWindow(13, 3 + WINDOW_MARGIN)
+    for ticket in in_flight:  # sent before the pause: refused too, and freeing sooner
+        governor.rate_limited(ticket, now=0.6, wait=2.0)
+    assert governor.window == RateWindow(10, 2 + WINDOW_MARGIN)
 
 
-def test_each_accepted_request_after_the_pause_relaxes_the_pace():
-    governor = paced_after_a_429()
-    paced = governor.interval
-    quick_replies(governor, 3, sent_at=12.0)
-    assert governor.interval == pytest.approx(paced * PACE_RELAX**3)
+def test_a_request_held_back_at_the_gate_does_not_count_towards_the_size():
+    governor = Governor(cap=8, now=0.0)
+    burst(governor, 10, 0.0)
+    held = governor.sent(0.2)
+    governor.rate_limited(governor.sent(0.3), now=0.35, wait=2.0)
+    governor.withdrawn(held)
+    assert governor.window is not None
+    assert governor.window.requests == 10
 
 
-def test_replies_to_requests_sent_before_the_pause_ended_do_not_relax_the_pace():
-    governor = paced_after_a_429()
-    paced = governor.interval
-    quick_replies(governor, 3, sent_at=11.0)
-    assert governor.interval == paced
+def test_the_learned_window_holds_a_send_until_its_oldest_request_leaves_it():
+    governor = limited_after(10, wait=1.0)  # 10 per 2 s, paused until t=2.05
+    tickets = burst(governor, 10, 2.1)
+    assert governor.ready_at() == pytest.approx(2.1 + 2 + WINDOW_MARGIN)
+    governor.withdrawn(tickets[-1])  # a place in the window is free again
+    assert governor.ready_at() == pytest.approx(2.05)
 
 
-def test_a_later_429_measures_only_requests_sent_since_the_pause_ended():
-    governor = paced_after_a_429()  # pause ended at t=12
-    quick_replies(governor, 5, sent_at=11.0)  # caught by the pause: not counted
-    quick_replies(governor, MIN_PACE_SAMPLE, sent_at=13.0)
-    governor.rate_limited(sent_at=19.0, now=20.0, wait=1.0)
-    assert governor.interval == pytest.approx(PACE_MARGIN * (20.0 - 12.0 + 1.0) / MIN_PACE_SAMPLE)
+def test_a_refused_first_request_after_a_pause_lengthens_the_window_by_whole_seconds():
+    governor = limited_after(10, wait=1.0)  # learned 10 per 2 s
+    probe = governor.sent(2.1)  # the oldest (t=0) was still in the window 2.1 s later
+    assert governor.rate_limited(probe, now=2.15, wait=1.0) is True
+    assert governor.window == RateWindow(10, 3 + WINDOW_MARGIN)
+    probe = governor.sent(3.2)
+    governor.rate_limited(probe, now=3.25, wait=1.0)
+    assert governor.window == RateWindow(10, 4 + WINDOW_MARGIN)
 
 
-def test_a_later_429_with_too_few_accepted_requests_keeps_the_current_pace():
-    governor = paced_after_a_429()
-    quick_replies(governor, MIN_PACE_SAMPLE - 1, sent_at=13.0)
-    relaxed = governor.interval
-    governor.rate_limited(sent_at=19.0, now=20.0, wait=1.0)
-    assert governor.interval == relaxed
+def test_a_429_mid_run_first_drops_the_rounding_to_whole_seconds():
+    governor = limited_after(10, wait=1.5)  # bound 2.5 s from the oldest: taken as 2 s
+    burst(governor, 9, 2.6)
+    governor.rate_limited(governor.sent(2.7), now=2.75, wait=1.0)
+    assert governor.window == RateWindow(10, 2.5 + WINDOW_MARGIN)
+
+
+def test_a_second_429_mid_run_shrinks_the_size():
+    governor = limited_after(10, wait=1.5)
+    burst(governor, 9, 2.6)
+    governor.rate_limited(governor.sent(2.7), now=2.75, wait=1.0)
+    burst(governor, 5, 3.8)
+    governor.rate_limited(governor.sent(3.9), now=3.95, wait=1.0)
+    assert governor.window == RateWindow(9, 2.5 + WINDOW_MARGIN)
+
+
+def test_the_size_grows_after_a_whole_window_without_a_429_while_it_holds_the_fetch_back():
+    governor = limited_after(8, wait=1.0)  # 8 per 2 s, paused until t=2.05
+    burst(governor, 8, 2.1)
+    assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
+    burst(governor, 8, 4.2)  # a whole window after the pause, and filling the window
+    assert governor.window == RateWindow(8 + int(8 * GROWTH), 2 + WINDOW_MARGIN)
+
+
+def test_a_429_right_after_growing_restores_the_size_and_growing_stops():
+    governor = limited_after(8, wait=1.0)
+    burst(governor, 8, 2.1)
+    burst(governor, 9, 4.2)  # grew to 10
+    governor.rate_limited(governor.sent(4.3), now=4.35, wait=2.0)
+    assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
+    burst(governor, 8, 6.5)
+    burst(governor, 8, 8.6)
+    assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
+
+
+def test_the_window_is_not_grown_while_the_fetch_sends_slower_than_it_allows():
+    governor = limited_after(8, wait=1.0)
+    for moment in (2.1, 3.0, 4.2, 5.0, 6.0):
+        governor.succeeded(governor.sent(moment))
+    assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
+
+
+def test_after_many_sends_the_window_still_counts_the_latest_ones():
+    governor = limited_after(10, wait=1.0)  # 10 per 2 s
+    for second in range(3, 200, 3):
+        burst(governor, 5, float(second))  # half the window every 3 s: it never grows
+    assert governor.ready_at() == pytest.approx(195 + 2 + WINDOW_MARGIN)
+    assert governor.window == RateWindow(10, 2 + WINDOW_MARGIN)

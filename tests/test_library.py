@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -21,7 +22,7 @@ from favdesk.errors import (
 )
 from favdesk.sandbox.spotify import SpotifySandbox
 from favdesk.secret import Secret
-from favdesk.spotify.library import PAGE_SIZE, LibraryFetcher, Page
+from favdesk.spotify.library import PAGE_SIZE, HeldBack, LibraryFetcher, Page, RateLimitGate
 from tests.support.net import closed_port
 from tests.support.spotify_tokens import SandboxTokens, link_account
 
@@ -218,6 +219,83 @@ def test_cancel_during_rate_limit_pause_returns_promptly(spotify):
 
     assert time.monotonic() - began < 5
     assert sandbox.stats.requests_inside_retry_after == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_flight", [2, 3, 4])
+def test_no_request_leaves_on_a_429s_connection_before_its_retry_after(
+    spotify, in_flight, tmp_path
+):
+    sandbox = spotify(2_345, latency=0.02, rate_limit=(40, 2.0))
+    fetcher = make_fetcher(sandbox, max_concurrency=in_flight)
+
+    def write_page(page: Page) -> None:  # as an import keeps its pages: the dispatcher is busy
+        (tmp_path / f"{page.offset}.json").write_text(json.dumps(page.items))
+
+    assert fetcher.fetch(on_page=write_page) == sandbox.items()
+
+    after = sandbox.stats.after_rate_limit
+    assert after, "no 429 was followed by another request on its connection"
+    assert [record for record in after if record.early] == []
+    assert sandbox.stats.requests_inside_retry_after == 0
+
+
+def test_gate_is_held_once_a_429s_headers_are_read_before_its_body(spotify):
+    sandbox = spotify(10, rate_limit=(0, 30.0))
+    bearer = {"Authorization": f"Bearer {SandboxTokens(sandbox).access_token().reveal()}"}
+    gate = RateLimitGate()
+    with (
+        httpx.Client(headers=bearer) as http,
+        http.stream("GET", f"{sandbox.api_url}/me", extensions={"trace": gate.trace}) as response,
+    ):
+        assert response.status_code == 429
+        assert not response.is_stream_consumed
+        assert gate.until >= time.monotonic() + 29
+
+
+def test_gate_holds_back_a_request_before_any_of_it_is_written(spotify):
+    sandbox = spotify(10)
+    gate = RateLimitGate()
+    gate.hold(time.monotonic() + 60)
+    with httpx.Client() as http, pytest.raises(HeldBack):
+        http.get(f"{sandbox.api_url}/me", extensions={"trace": gate.trace})
+    assert sandbox.stats.requests == 0
+
+
+class SlowTokens:
+    """Hands out the token of call number `slow_call` after `delay` seconds: the worker thread
+    that asked writes its request well after the dispatcher let it go."""
+
+    def __init__(self, tokens: SandboxTokens, slow_call: int, delay: float) -> None:
+        self.tokens = tokens
+        self.calls = 0
+        self.slow_call = slow_call
+        self.delay = delay
+
+    def access_token(self) -> Secret:
+        self.calls += 1
+        if self.calls == self.slow_call:
+            time.sleep(self.delay)  # the behaviour under test is a late send
+        return self.tokens.access_token()
+
+    def refresh_after_401(self, rejected: Secret) -> Secret:
+        return self.tokens.refresh_after_401(rejected)
+
+
+@pytest.mark.slow
+def test_a_request_let_go_before_a_429_arrived_does_not_leave_on_its_connection_early(spotify):
+    """The race of issue 10: offset 100 is let go with offset 50, its worker gets its token
+    late, and by then offset 50's connection is back in the pool with a 429 on it."""
+    sandbox = spotify(150, rate_limit=(1, 1.0))  # page 0 fills the window
+    tokens = SlowTokens(SandboxTokens(sandbox), slow_call=3, delay=0.3)
+    fetcher = make_fetcher(sandbox, tokens, max_concurrency=2)
+
+    assert fetcher.fetch() == sandbox.items()
+
+    assert sandbox.stats.early_on_connection == []
+    assert sandbox.stats.requests_inside_retry_after == 0
+    assert fetcher.stats.held_back >= 1
+    assert sandbox.stats.tracks_requests == fetcher.stats.requests - fetcher.stats.held_back
 
 
 # -- server errors -----------------------------------------------------------------------------

@@ -64,8 +64,13 @@ def error_body(response: httpx.Response) -> tuple[str | None, str, dict]:
 
 def retry_after_seconds(response: httpx.Response, default: float = 1.0) -> float:
     """Spotify's `Retry-After` header, in seconds."""
+    return retry_after_value(response.headers.get("Retry-After"), default)
+
+
+def retry_after_value(value: str | None, default: float = 1.0) -> float:
+    """A `Retry-After` header's value in seconds; `default` when it is missing or unreadable."""
     try:
-        return max(0.0, float(response.headers.get("Retry-After", default)))
+        return default if value is None else max(0.0, float(value))
     except ValueError:
         return default
 

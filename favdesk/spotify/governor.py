@@ -1,96 +1,195 @@
 """How many requests of one fetch may be in flight, and when the next may leave.
 
-Spotify publishes no rate, only 429s with `Retry-After`, so the bound is found by probing: it
-grows while replies stay quick and halves at a 429. A 429 also pauses every request until its
-`Retry-After` has passed (one pause, however many requests it caught in flight) and, when enough
-requests got through since the last pause to measure the rate Spotify allowed, paces the rest of
-the fetch a little slower than that rate. Each accepted request relaxes the pace, so an estimate
-skewed by other clients sharing the app's window cannot stick.
+Spotify publishes no rate, only 429s with `Retry-After` over a rolling window, so the window is
+learned from the 429s. The first one ends a run of requests that got through: their count is
+the window's size, and the moment its `Retry-After` says the oldest of them frees its place
+bounds the window's length. `Retry-After` counts whole seconds, and so do rate-limit windows
+(Spotify's is 30 s): the length is taken as the whole number of seconds within that bound. From
+then on a request leaves only when fewer than that many were sent within that length, so the
+fetch runs just under the limit instead of into it.
+
+Every 429 also pauses every request until its `Retry-After` has passed (one pause, however many
+requests it caught in flight); after a pause one request goes first, and the rest follow once it
+got through. A 429 for that first request means the pause ended before the window had room
+(`Retry-After` shorter than the window): the window is longer, by whole seconds. A 429 in the
+middle of a run means the window is not what was learned: first its length loses the rounding
+to whole seconds, then its size shrinks. The size grows a little after each whole window without
+a 429, until a 429 shows where it ends, so a size measured while another client shared the
+window does not stick.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 
-#: Requests in flight before Spotify has shown how fast it answers.
-INITIAL_CONCURRENCY = 2
-#: Pace a little slower than the rate Spotify let through before its 429.
-PACE_MARGIN = 1.05
-#: Requests accepted since the last pause needed before a 429 may set a pace: fewer say more
-#: about who else used Spotify's window than about its rate (the pause and halving suffice).
-MIN_PACE_SAMPLE = 8
-#: Each accepted request shortens the gap between requests by this factor, so a pace set too
-#: slow cannot stick; one set right is re-measured at the next 429.
-PACE_RELAX = 0.95
-#: A reply slower than twice the fastest one seen plus this many seconds is not quick.
-QUICK_SLACK = 0.05
+#: Requests that must get through before a 429 before their count is taken as the window's
+#: size: fewer say more about who else used the window than about its size.
+MIN_WINDOW_SAMPLE = 4
+#: Added to a learned length: Spotify's clock and ours see each request a little apart.
+WINDOW_MARGIN = 0.02
+#: After a whole window without a 429 the size grows by this share of itself (at least 1).
+GROWTH = 0.25
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """Spotify's rolling limit as learned: at most `requests` in any `seconds`."""
+
+    requests: int
+    seconds: float
 
 
 class Governor:
-    """Adaptive concurrency and a shared pause and pace for every request of one fetch.
+    """The bound on requests in flight, and the shared pause and learned window of one fetch.
 
     Pure bookkeeping for one thread (the fetch's dispatcher): every moment is passed in, read
-    from one monotonic clock, so the rules can be tested without sleeping. `limit` is the bound
-    on requests in flight; `interval` the seconds kept between two sends (0: no pace).
+    from one monotonic clock, so the rules can be tested without sleeping. Each send gets a
+    ticket; its outcome is reported with that ticket.
     """
 
     def __init__(self, cap: int, now: float) -> None:
         self.cap = cap
-        self.limit = max(1, min(cap, INITIAL_CONCURRENCY))
-        self.interval = 0.0
-        self._slow_start = True
-        self._streak = 0
-        self._fastest = math.inf
+        self.limit = cap
+        self.window: RateWindow | None = None
         self._paused_until = 0.0
         self._pause_began = -math.inf
-        self._next_send = 0.0
         self._run_began = now
-        self._accepted = 0
+        self._sends: dict[int, float] = {}  # ticket -> moment, in sending order; no 429s
+        self._tickets = itertools.count()
+        self._longest = math.inf  # the window's length is at most this
+        self._whole = False  # the length was rounded down to whole seconds
+        self._measured: tuple[float, float] | None = None  # the run the first 429s ended
+        self._grow_at = math.inf
+        self._before_growth = 0
+        self._grown = False
+        self._found = False
 
     def ready_at(self) -> float:
         """The earliest moment the next request may leave."""
-        return max(self._paused_until, self._next_send)
+        return max(self._paused_until, self._window_frees_at())
 
-    def sent(self, now: float) -> None:
-        """A request left at `now`: the next one waits for the pace."""
-        self._next_send = now + self.interval
+    def sent(self, now: float) -> int:
+        """A request leaves at `now`; returns its ticket."""
+        if now >= self._run_began:
+            self._measured = None  # the measured run's answers are all in
+        self._maybe_grow(now)
+        ticket = next(self._tickets)
+        self._sends[ticket] = now
+        self._forget_old(now)
+        return ticket
 
-    def succeeded(self, sent_at: float, latency: float) -> None:
-        """Relax the pace; grow while replies stay quick (doubling until the first 429, then +1).
+    def withdrawn(self, ticket: int) -> None:
+        """A request was held back before it reached the wire: it never counted."""
+        self._sends.pop(ticket, None)
+        self._measure()
 
-        Only requests sent since the last pause ended count towards the next pace measurement.
-        """
-        if sent_at >= self._run_began:
-            self._accepted += 1
-            self.interval *= PACE_RELAX
-        self._fastest = min(self._fastest, latency)
-        if latency > 2 * self._fastest + QUICK_SLACK:
-            self._streak = 0
-            return
-        if self._slow_start:
-            self.limit = min(self.cap, self.limit + 1)
-            return
-        self._streak += 1
-        if self._streak >= self.limit:
-            self.limit = min(self.cap, self.limit + 1)
-            self._streak = 0
+    def succeeded(self, ticket: int) -> None:
+        """The first request through after a pause lets the others follow."""
+        if self._sends.get(ticket, -math.inf) >= self._run_began:
+            self.limit = self.cap
 
-    def rate_limited(self, sent_at: float, now: float, wait: float) -> bool:
-        """Pause everyone; on a new episode also halve the bound and pace at the seen rate.
+    def rate_limited(self, ticket: int, now: float, wait: float) -> bool:
+        """A 429 read at `now` asking for `wait` seconds: pause everyone; learn the window.
 
         A 429 for a request sent before the current pause began belongs to that pause: it only
-        extends it. Returns True when this 429 started a new pause.
+        extends it (and refines a window measured on the run it ended). Returns True when this
+        429 started a new pause.
         """
+        sent_at = self._sends.pop(ticket, now)
         self._paused_until = max(self._paused_until, now + wait)
+        frees_by = sent_at + wait + WINDOW_MARGIN
         if sent_at < self._pause_began:
+            self._measure(frees_by)
             return False
-        if self._accepted >= MIN_PACE_SAMPLE:
-            span = (now - self._run_began) + wait
-            self.interval = PACE_MARGIN * span / self._accepted
-        self.limit = max(1, self.limit // 2)
-        self._slow_start = False
-        self._streak = 0
+        self._learn(sent_at, now, frees_by)
+        self.limit = 1
         self._pause_began = now
         self._run_began = self._paused_until
-        self._accepted = 0
+        seconds = self.window.seconds if self.window is not None else math.inf
+        self._grow_at = self._paused_until + seconds
         return True
+
+    def _learn(self, sent_at: float, now: float, frees_by: float) -> None:
+        """What the 429 of a request sent at `sent_at` says about the window: Spotify would have
+        let it through by `frees_by` (its `Retry-After`, counted from the send)."""
+        before = [moment for moment in self._sends.values() if moment < sent_at]
+        window = self.window
+        if window is None:
+            self._measured = (self._run_began, now)
+            self._measure(frees_by)
+        elif not any(moment >= self._run_began for moment in before):
+            if before:
+                oldest = before[-min(window.requests, len(before))]
+                self._lengthen(window, sent_at - oldest, frees_by - oldest)
+        elif self._grown:  # the larger size was too large: the one before it was right
+            self.window = RateWindow(self._before_growth, window.seconds)
+            self._found, self._grown = True, False
+        elif self._whole:  # the length was a whole second too short
+            self._whole = False
+            self.window = RateWindow(window.requests, self._longest)
+        else:  # another client takes part of the window, or it shrank
+            self.window = RateWindow(max(1, window.requests - 1), window.seconds)
+            self._found = False
+
+    def _measure(self, frees_by: float = math.inf) -> None:
+        """The window, from the run the first 429s ended: its size is the requests of that run
+        that got through (requests still in flight at the first 429 may lower it), its length
+        at most the time from the run's first request to the earliest moment a 429 of the run
+        said the window frees, rounded down to whole seconds."""
+        if self._measured is None:
+            return
+        began, ended = self._measured
+        run = [moment for moment in self._sends.values() if began <= moment < ended]
+        self._longest = min(self._longest, frees_by - run[0] if run else math.inf)
+        if len(run) < MIN_WINDOW_SAMPLE:
+            return
+        whole = math.floor(self._longest)
+        self._whole = whole >= 1
+        seconds = whole + WINDOW_MARGIN if self._whole else self._longest
+        self.window = RateWindow(len(run), seconds)
+
+    def _lengthen(self, window: RateWindow, held: float, longest: float) -> None:
+        """The first request after a pause was refused: the window still held its oldest
+        request `held` seconds after it was sent, so it is longer than that."""
+        if self._whole:
+            seconds = max(window.seconds, math.floor(held) + 1 + WINDOW_MARGIN)
+        else:
+            seconds = max(window.seconds, longest)
+        self._longest = max(self._longest, seconds)
+        self.window = RateWindow(window.requests, seconds)
+
+    def _window_frees_at(self) -> float:
+        """When the learned window next has room (0: it has room, or none was learned)."""
+        window = self.window
+        if window is None or len(self._sends) < window.requests:
+            return 0.0
+        return list(self._sends.values())[-window.requests] + window.seconds
+
+    def _maybe_grow(self, now: float) -> None:
+        """After a whole window without a 429, while the window is what holds the fetch back
+        (this send fills it), try a slightly larger size, until a 429 finds where it ends."""
+        window = self.window
+        if window is None or self._found or now < self._grow_at:
+            return
+        inside = sum(moment > now - window.seconds for moment in self._sends.values())
+        if inside < window.requests - 1:
+            return
+        self._before_growth = window.requests
+        grown = window.requests + max(1, int(window.requests * GROWTH))
+        self.window = RateWindow(grown, window.seconds)
+        self._grown = True
+        self._grow_at = now + window.seconds
+
+    def _forget_old(self, now: float) -> None:
+        """Drop sends no rule looks at again: older than the run and the window, and not among
+        the window's worth of latest ones (a pause that was too short reaches back to those)."""
+        window = self.window
+        keep = window.requests if window is not None else 0
+        horizon = self._run_began if window is None else min(self._run_began, now - window.seconds)
+        while len(self._sends) > keep:
+            ticket, moment = next(iter(self._sends.items()))
+            if moment >= horizon:
+                return
+            del self._sends[ticket]

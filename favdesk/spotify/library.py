@@ -4,9 +4,9 @@ Page 0 gives `total`; the other offset windows go out in parallel through one sh
 up to `max_concurrency` at a time. A 429 pauses every request until `Retry-After` has passed:
 the pause is set the moment the 429's status line is read (before its body, before its
 connection goes back to the pool) and every request checks it on its connection right before
-it is written (`_Gate`). The governor learns Spotify's rolling window from the 429s and keeps
-the rest of the fetch just under it. Waits longer than `max_rate_limit_wait` (or a quota 429)
-stop the fetch with `RateLimited` instead of sleeping for hours.
+it is written (`RateLimitGate`). The governor learns Spotify's rolling window from the 429s and
+keeps the rest of the fetch just under it. Waits longer than `max_rate_limit_wait` (or a quota
+429) stop the fetch with `RateLimited` instead of sleeping for hours.
 
 Consistency: the library's state is identified by `total` and the songs of page 0 (`added_at`
 and track URI: details such as popularity may be revised at any time and are not the state).
@@ -145,11 +145,11 @@ class _Attempts:
     refreshed: bool = False
 
 
-class _HeldBack(Exception):
+class HeldBack(Exception):
     """A request stopped at the gate before any of it was written: a 429 came meanwhile."""
 
 
-class _Gate:
+class RateLimitGate:
     """The pause every request of one fetch shares, kept where requests meet the wire.
 
     Its `trace` is each request's httpx `trace` extension, which httpcore calls at each step on
@@ -172,7 +172,7 @@ class _Gate:
         """httpcore's callback: `http11.` (or `http2.`) + step + `.started`/`.complete`."""
         if event.endswith(".send_request_headers.started"):
             if time.monotonic() < self.until:
-                raise _HeldBack
+                raise HeldBack
         elif event.endswith(".receive_response_headers.complete"):
             status, headers = _status_and_headers(info["return_value"])
             if status == 429:
@@ -181,7 +181,7 @@ class _Gate:
 
 
 class LibraryFetcher:
-    """Reads a user's Liked Songs (`GET /me/tracks`) with bounded, adaptive concurrency.
+    """Reads a user's Liked Songs (`GET /me/tracks`) in parallel, just under Spotify's limit.
 
     `fetch()` is synchronous and may be called from any thread; its callbacks run in that
     thread. `stats` describes the fetch started last.
@@ -288,7 +288,7 @@ class _Fetch:
         self.cancel = cancel
         self.release = release
         self.governor = Governor(fetcher.max_concurrency, time.monotonic())
-        self.gate = _Gate()
+        self.gate = RateLimitGate()
         self.outcomes: queue.Queue[_Outcome] = queue.Queue()
         self.in_flight = 0
         self.closed = threading.Event()
@@ -519,7 +519,7 @@ class _Fetch:
         A request the gate held back was never sent: it goes again once the pause is over.
         """
         error = outcome.error
-        if isinstance(error, _HeldBack):
+        if isinstance(error, HeldBack):
             self.governor.withdrawn(outcome.ticket)
             self.stats.held_back += 1
             heapq.heappush(waiting, (0.0, outcome.offset))
