@@ -176,12 +176,12 @@ class SupabaseStorage:
         url = f"{self.storage_url}/object/authenticated/{BUCKET}/{quote(key)}"
         secret = self._key.reveal()
         headers = {"authorization": f"Bearer {secret}", "apikey": secret}
-        with self._mapped("downloading", key=key):
-            with self._http.stream("GET", url, headers=headers) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise _api_error(response)
-                yield io.BufferedReader(_ResponseStream(response))
+        stream = self._http.stream("GET", url, headers=headers)
+        with self._mapped("downloading", key=key), stream as response:
+            if response.status_code != 200:
+                response.read()
+                raise _api_error(response)
+            yield io.BufferedReader(_ResponseStream(response))
 
     def delete(self, key: str) -> None:
         """Remove the object (Storage answers alike whether it was there or not)."""
