@@ -3,7 +3,7 @@ VENV ?= .venv
 LATEST_VENV ?= .venv-latest
 PYTHON ?= python3
 
-.PHONY: run test test-latest setup test-setup demo lint lock clean
+.PHONY: run test test-latest setup test-setup demo lint lock bench clean
 
 run: setup
 	$(VENV)/bin/favdesk
@@ -39,6 +39,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check favdesk tests benchmarks
 	$(VENV)/bin/ruff format --check favdesk tests benchmarks
 	$(VENV)/bin/mypy favdesk
+
+# Every benchmark as one table, each figure beside its target (under 10 minutes on 2 cores);
+# docs/benchmarks.md keeps a run and says how to read it.
+bench: test-setup
+	$(VENV)/bin/python -m benchmarks
 
 # Refresh requirements.lock after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed

@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keyring
 import redis
 
+from benchmarks.table import Row, Section, print_rows
 from favdesk import keys
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.runtime import Runtime
@@ -94,11 +96,66 @@ def link(sandbox: SpotifySandbox) -> None:
         assert runtime.import_spotify(login_request(sandbox)).ok
 
 
-def row(label: str, seconds: list[float]) -> None:
-    print(
-        f"{label:<46} median {statistics.median(seconds):6.2f} s   max {max(seconds):6.2f} s"
-        f"   ({len(seconds)} runs)"
+#: Targets (issue 7): seconds from the last job (or the outcome) to the exit, and from SIGTERM.
+BURST_TARGET = WAIT_TARGET = 1.0
+APP_TARGET = 2.0
+
+
+def row(label: str, seconds: list[float], target: float) -> Row:
+    measured = f"median {statistics.median(seconds):5.2f} s, max {max(seconds):5.2f} s"
+    return Row(label, measured, f"<= {target:g} s", max(seconds) <= target)
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """The settings every favdesk process of the run reads; the caller's come back after."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def rows(tracks: int = 2345, runs: int = 3) -> Iterator[Row | Section]:
+    import redis as redis_py
+    import rq
+
+    yield Section(
+        f"Shutdown: real processes, private redis-server, Spotify stand-in with {tracks} songs; "
+        f"redis-py {redis_py.__version__}, rq {rq.__version__}, {runs} runs"
     )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedRedis(Path(tmp, "redis"), persistent=False) as server,
+        SpotifySandbox(tracks=tracks, user_id=USER) as sandbox,
+        environment(
+            {
+                **spotify_env(sandbox),
+                "REDIS_URL": server.url,
+                "FAVDESK_DATA_DIR": f"{tmp}/data",
+                "FAVDESK_CONFIG_DIR": f"{tmp}/config",
+                "PYTHON_KEYRING_BACKEND": "tests.support.memkeyring.FileKeyring",
+                "FAVDESK_TEST_KEYRING_FILE": f"{tmp}/keyring.json",
+                "PYTHONPATH": str(REPO),
+                "QT_QPA_PLATFORM": "offscreen",
+            }
+        ),
+    ):
+        keyring.set_keyring(FileKeyring())
+        burst, wait, quit_idle, quit_after_sync = [], [], [], []
+        for _ in range(runs):
+            link(sandbox)
+            burst.append(tail_after(["worker", "--burst"], lambda line: "finished " in line))
+            wait.append(tail_after(["sync", "--wait"], lambda line: " tracks -> " in line))
+            quit_idle.append(app_quit(Path(tmp, "app.log"), sync_first=False))
+            link(sandbox)
+            quit_after_sync.append(app_quit(Path(tmp, "app.log"), sync_first=True))
+    yield row("worker --burst: last job finished -> exit", burst, BURST_TARGET)
+    yield row("sync --wait: outcome printed -> exit", wait, WAIT_TARGET)
+    yield row("app: SIGTERM right after start-up -> exit", quit_idle, APP_TARGET)
+    yield row("app: SIGTERM after its sync -> exit", quit_after_sync, APP_TARGET)
 
 
 def main() -> None:
@@ -106,38 +163,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=2345)
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
-    import redis as redis_py
-    import rq
-
-    print(f"redis-py {redis_py.__version__}, rq {rq.__version__}, {options.tracks} songs")
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedRedis(Path(tmp, "redis"), persistent=False) as server,
-        SpotifySandbox(tracks=options.tracks, user_id=USER) as sandbox,
-    ):
-        os.environ.update(
-            spotify_env(sandbox),
-            REDIS_URL=server.url,
-            FAVDESK_DATA_DIR=f"{tmp}/data",
-            FAVDESK_CONFIG_DIR=f"{tmp}/config",
-            PYTHON_KEYRING_BACKEND="tests.support.memkeyring.FileKeyring",
-            FAVDESK_TEST_KEYRING_FILE=f"{tmp}/keyring.json",
-            PYTHONPATH=str(REPO),
-            QT_QPA_PLATFORM="offscreen",
-        )
-        keyring.set_keyring(FileKeyring())
-        burst, wait, quit_idle, quit_after_sync = [], [], [], []
-        for _ in range(options.runs):
-            link(sandbox)
-            burst.append(tail_after(["worker", "--burst"], lambda line: "finished " in line))
-            wait.append(tail_after(["sync", "--wait"], lambda line: " tracks -> " in line))
-            quit_idle.append(app_quit(Path(tmp, "app.log"), sync_first=False))
-            link(sandbox)
-            quit_after_sync.append(app_quit(Path(tmp, "app.log"), sync_first=True))
-    row("worker --burst: last job finished -> exit", burst)
-    row("sync --wait: outcome printed -> exit", wait)
-    row("app: SIGTERM right after start-up -> exit", quit_idle)
-    row("app: SIGTERM after its sync -> exit", quit_after_sync)
+    print_rows(rows(options.tracks, options.runs))
 
 
 if __name__ == "__main__":
