@@ -320,6 +320,25 @@ def test_each_transient_status_is_retried(spotify, status):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("breakage", ["reset", "truncate", "html"])
+def test_broken_answers_at_deep_offsets_are_retried_to_an_exact_library(spotify, breakage):
+    """Connection resets, bodies cut short and a proxy's HTML page instead of JSON."""
+    sandbox = spotify(2_000, break_offsets={1_950: [breakage] * 2, 1_000: [breakage]})
+    fetcher = make_fetcher(sandbox)
+    assert fetcher.fetch() == sandbox.items()
+    assert sandbox.faults.break_offsets == {1_950: [], 1_000: []}  # each breakage was met
+
+
+def test_answers_that_stay_broken_end_in_a_clear_error_keeping_the_pages(spotify):
+    sandbox = spotify(500, break_offsets={250: ["html"] * 50})
+    fetcher = make_fetcher(sandbox, max_retries=3)
+    kept: list[Page] = []
+    with pytest.raises(SpotifyError, match="unreadable page of Liked Songs"):
+        fetcher.fetch(on_page=kept.append)
+    assert sorted(page.offset for page in kept) == [o for o in range(0, 500, 50) if o != 250]
+
+
+@pytest.mark.slow
 def test_random_5xx_are_retried_to_an_exact_library(spotify):
     sandbox = spotify(3_000, error_rate=0.2)
     fetcher = make_fetcher(sandbox, max_retries=10)

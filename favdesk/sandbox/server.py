@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar, Self
+
+#: SO_LINGER on with a zero timeout: closing sends a TCP reset instead of a clean end.
+LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 @dataclass
@@ -28,6 +32,10 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    #: Drop the connection with a TCP reset instead of answering (a network that breaks).
+    reset: bool = False
+    #: Close the connection after this many bytes of the body (a reply cut short).
+    cut_after: int | None = None
 
 
 def json_reply(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
@@ -67,12 +75,20 @@ class ReplyHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = self.server.app.handle(method, self.path, self.headers, body)
+        if reply.reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if reply.cut_after is not None:
+            self.wfile.write(reply.body[: reply.cut_after])
+            self.close_connection = True
+            return
         self.wfile.write(reply.body)
         self.server.app.exchanged(self.number, arrived, reply, time.monotonic())
 

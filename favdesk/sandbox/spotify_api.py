@@ -214,6 +214,11 @@ class WebApi:
         if failing:
             raise _ApiError(status, _STATUS_MESSAGES[status])
 
+    def _breakage(self, offset: int) -> str | None:
+        """The next scripted breakage of the answer at this offset (under the lock)."""
+        pending = self.faults.break_offsets.get(offset)
+        return pending.pop(0) if pending else None
+
     def _fail_offset(self, offset: int) -> None:
         """The scripted 5xx burst for this offset, if any answers are left in it."""
         with self._lock:
@@ -245,7 +250,11 @@ class WebApi:
         with self._lock:
             total = len(self.library)
             items = self.library.window(offset, limit)
-        return Reply(200, self._page_body(items, offset, limit, total))
+            breakage = self._breakage(offset)
+        body = self._page_body(items, offset, limit, total)
+        if breakage == "html":
+            return Reply(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        return Reply(200, body, reset=breakage == "reset", cut_after=_half(body, breakage))
 
     def _page_body(self, items: list[bytes], offset: int, limit: int, total: int) -> bytes:
         """A `PagingSavedTrackObject`, assembled from cached item bytes."""
@@ -273,3 +282,7 @@ def _int_param(query: dict[str, str], name: str, default: int, message: str) -> 
         return int(value)
     except ValueError:
         raise _ApiError(400, message) from None
+
+
+def _half(body: bytes, breakage: str | None) -> int | None:
+    return len(body) // 2 if breakage == "truncate" else None

@@ -33,6 +33,10 @@ class Faults:
     not_allowlisted: bool = False
     #: The user clicks "Cancel" on the consent page: `error=access_denied`.
     decline: bool = False
+    #: /me/tracks offset -> how many more times to break the answer there, as networks and
+    #: proxies do: "reset" drops the connection without a reply, "truncate" closes it halfway
+    #: through the body, "html" answers 200 with a proxy's HTML page instead of JSON.
+    break_offsets: dict[int, list[str]] = field(default_factory=dict)
     #: Once more than this many /me/tracks requests arrived (see `Stats.tracks_requests`),
     #: unlike `mutate_remove` tracks from position `mutate_remove_at`, then like `mutate_add`
     #: new ones (at the front), once; the field then returns to None.
