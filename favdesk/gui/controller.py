@@ -507,13 +507,19 @@ class AppController(QObject):
     def _job_progress(
         self, job_id: str, user_id: str, fetched: int, total: int | None, phase: str
     ) -> None:
-        self._progress = LiveJob(job_id, user_id, fetched, total, phase)
+        previous, self._progress = self._progress, LiveJob(job_id, user_id, fetched, total, phase)
+        if previous is not None and previous.phase != phase:
+            self._show(previous)  # a phase's last step is always shown (the bar reaches its end)
         if not self._progress_timer.isActive():
             self._progress_timer.start()
 
     def _show_progress(self) -> None:
-        job, progress = self.state.job, self._progress
-        if job is not None and progress is not None and progress.job_id == job.job_id:
+        if self._progress is not None:
+            self._show(self._progress)
+
+    def _show(self, progress: LiveJob) -> None:
+        job = self.state.job
+        if job is not None and progress.job_id == job.job_id:
             self._update(job=progress)
 
     def _job_finished(self, job_id: str, user_id: str, ok: bool, error: str | None) -> None:
