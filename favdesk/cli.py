@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, cast
 
 from favdesk import __version__
@@ -26,8 +27,27 @@ HANDLERS = {
     "status": "favdesk.commands:status",
     "files": "favdesk.commands:files",
     "worker": "favdesk.commands:worker",
+    "history": "favdesk.history_commands:history",
+    "diff": "favdesk.history_commands:diff",
+    "export": "favdesk.history_commands:export",
+    "prune": "favdesk.history_commands:prune",
     "demo": "favdesk.commands:demo",
 }
+
+
+def day_argument(text: str) -> date:
+    """argparse type: a snapshot's date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def snapshot_count(text: str) -> int:
+    """argparse type: how many snapshots retention keeps, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of snapshots (1 or more)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a headless queue worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--schedule", action="store_true",
+        help="also run the automatic backups of the accounts linked here",
+    )  # fmt: skip
+
+    history = commands.add_parser("history", help="every snapshot, with songs, size and change")
+    history.add_argument("--json", action="store_true", help="machine-readable output")
+    history.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
+
+    diff = commands.add_parser(
+        "diff", help="songs added and removed between two snapshots (default: the last two)"
+    )
+    diff.add_argument("first", nargs="?", type=day_argument, metavar="DATE_A")
+    diff.add_argument("second", nargs="?", type=day_argument, metavar="DATE_B")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    diff.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
+
+    export = commands.add_parser("export", help="a snapshot as CSV in Exportify's columns")
+    export.add_argument("day", metavar="DATE", help="the snapshot's date, YYYY-MM-DD, or latest")
+    export.add_argument("--out", metavar="FILE", help="write to FILE (default: standard output)")
+    export.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
+
+    prune = commands.add_parser(
+        "prune", help="retention: delete favdesk's snapshots outside the newest N and monthly"
+    )
+    prune.add_argument(
+        "--keep", type=snapshot_count, metavar="N",
+        help="keep the newest N plus each month's newest (default: FAVDESK_KEEP_DAILY)",
+    )  # fmt: skip
+    prune.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    prune.add_argument("--yes", action="store_true", help="delete without asking")
+    prune.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
 
     commands.add_parser("demo", help="the whole flow against built-in stand-ins, no accounts")
     return parser

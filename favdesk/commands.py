@@ -172,17 +172,28 @@ def files(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
-    """`favdesk worker [--burst]`: a headless worker; many machines can share one Redis."""
+    """`favdesk worker [--burst | --schedule]`: a headless worker; many machines can share one
+    Redis; `--schedule` also runs the automatic backups of the accounts linked here."""
     from favdesk.redisconn import connect
     from favdesk.standalone import run_standalone
 
+    if args.schedule and args.burst:
+        raise FavdeskError("--schedule needs a worker that keeps running: leave out --burst")
     with Runtime(settings) as runtime:
         print(f"Redis: {runtime.redis_where}; Storage: {runtime.storage_description}", flush=True)
         return run_standalone(
             lambda: connect(runtime.redis_url, for_worker=True),
             burst=args.burst,
             services=runtime.services,
+            scheduler=runtime.scheduler if args.schedule else None,
+            describe_backup=lambda user_id: _latest_summary(runtime, user_id),
         )
+
+
+def _latest_summary(runtime: Runtime, user_id: str) -> str:
+    """What the newest snapshot changed, for the line after an automatic backup."""
+    latest = runtime.history(user_id).latest
+    return latest.summary if latest is not None else "no snapshot found"
 
 
 def to_jsonable(value: Any) -> Any:

@@ -158,6 +158,10 @@ class FileTooLarge(StorageError):
         self.limit = limit
 
 
+class SnapshotUnreadable(StorageError):
+    """A stored snapshot is not the JSON array of saved tracks favdesk writes."""
+
+
 class RedisUnavailable(FavdeskError):
     """Redis could not be reached or started."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -21,13 +22,14 @@ from rq import get_current_job
 from favdesk import retries, sync_status
 from favdesk.checkpoint import PageCheckpoint
 from favdesk.errors import FavdeskError, NoAccount, RateLimited, TakenOver
+from favdesk.history import record_written
 from favdesk.job_context import JobContext, current_job_context
 from favdesk.progress import ImportPhase
 from favdesk.services import Services, open_services
 from favdesk.spotify.auth import AccountsClient
 from favdesk.spotify.library import LibraryFetcher, Page
 from favdesk.spotify.tokens import TokenProvider
-from favdesk.storage import BUCKET, Storage, check_user_id, raw_key
+from favdesk.storage import BUCKET, Storage, StoredFile, check_user_id, raw_key
 from favdesk.sync_status import SyncErrorReason, SyncState, SyncStatus
 
 PREFIX = "[spotify-ingest]"
@@ -84,7 +86,8 @@ def ingest(
         say(context, f"{PREFIX} tracks: {tracks}")
         ensure_current(context)
         checkpoint = PageCheckpoint.for_user(services.settings.data_dir, user_id)
-        key = upload(services.storage, user_id, checkpoint, tracks, reporter, split)
+        data_dir = services.settings.data_dir
+        key = upload(services.storage, user_id, checkpoint, tracks, reporter, split, data_dir)
         say(context, f"upload complete -> {BUCKET}/{key}")
         ensure_current(context)
         checkpoint.clear()
@@ -143,9 +146,11 @@ def upload(
     tracks: int,
     reporter: ProgressReporter,
     split: Split,
+    data_dir: Path | None = None,
 ) -> str:
     """Assemble today's (UTC) file from the kept pages, Spotify's items exactly as sent, and
-    upload it from disk, replacing that day's file; progress in bytes."""
+    upload it from disk, replacing that day's file; progress in bytes. With `data_dir`, the
+    snapshot also goes into the local history from the file on disk (`history.py`)."""
     key = raw_key(user_id, datetime.now(UTC).date())
     started = time.perf_counter()
     library = checkpoint.assemble(tracks)
@@ -153,13 +158,26 @@ def upload(
     try:
         storage.ensure_bucket()
         reporter.phase(ImportPhase.UPLOADING, 0, library.stat().st_size)
-        storage.upload_file(
+        stored = storage.upload_file(
             key, library, lambda sent, size: reporter.phase(ImportPhase.UPLOADING, sent, size)
         )
+        split.upload = time.perf_counter() - started - split.assembly
+        if data_dir is not None:
+            note_snapshot(data_dir, user_id, stored, library, reporter.context)
     finally:
         checkpoint.discard_library()
-    split.upload = time.perf_counter() - started - split.assembly
     return key
+
+
+def note_snapshot(
+    data_dir: Path, user_id: str, stored: StoredFile, library: Path, context: JobContext
+) -> None:
+    """Index the uploaded snapshot and note that favdesk wrote it, silently (the job's log lines
+    are the web app's); a failure costs the history one download later, never the backup."""
+    try:
+        record_written(data_dir, user_id, stored, library)
+    except (OSError, FavdeskError) as error:
+        say(context, f"{PREFIX} history not updated ({error}): it catches up when listed")
 
 
 def fail(

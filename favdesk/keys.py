@@ -40,6 +40,11 @@ def progress_key(user_id: str) -> str:
     return f"fav:progress:{user_id}"
 
 
+def slot_key(user_id: str, slot_id: str) -> str:
+    """Set once per user and backup slot (`daily-2026-12-06`): whoever sets it queues the import."""
+    return f"fav:slot:{user_id}:{slot_id}"
+
+
 def job_key(job_id: str) -> str:
     return Job.key_for(job_id)
 

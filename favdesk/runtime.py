@@ -13,18 +13,26 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TextIO
 
 import redis
 
-from favdesk import queue, queue_status, retries, sync_status
+from favdesk import queue, queue_status, retention, retries, scheduler, sync_status
 from favdesk.accounts import Account, AccountStore
+from favdesk.diff import SnapshotDiff, compare, find, pick
 from favdesk.embedded_redis import EmbeddedRedis
-from favdesk.errors import NoAccount, RedisUnavailable
+from favdesk.errors import NoAccount, RedisUnavailable, SettingsError
+from favdesk.export import export_to_file, write_csv
+from favdesk.history import History, HistoryFolder, OnProgress, identities, refresh
 from favdesk.import_route import ApiResponse, import_spotify
 from favdesk.importer import start_import
 from favdesk.link import LinkResult, link_spotify
 from favdesk.redisconn import connect, describe, server_info
+from favdesk.retention import RetentionPlan
+from favdesk.schedule import Slot, SlotOutcome, SlotResult
+from favdesk.scheduler import BackupScheduler, SlotLog
 from favdesk.secret import Secret
 from favdesk.services import Services, open_services
 from favdesk.settings import Settings, load_settings
@@ -82,6 +90,13 @@ class Runtime:
                 services=self.services,
                 wait_for_other_jobs=settings.wait_for_other_jobs,
                 listener=listener,
+            )
+            #: Automatic backups; started by the app and `favdesk worker --schedule` only.
+            self.scheduler = BackupScheduler(
+                settings.backup_schedule,
+                accounts=self.accounts.list,
+                log=SlotLog(settings.data_dir / "schedule.json"),
+                run_slot=self.queue_slot,
             )
         except BaseException:
             self._stack.close()
@@ -201,6 +216,67 @@ class Runtime:
     def files(self, user_id: str | None = None) -> list[StoredFile]:
         return self.storage.list_files(self.default_account(user_id).user_id)
 
+    # --- automatic backups and the history ---------------------------------------------------
+
+    def queue_slot(self, user_id: str, slot: Slot) -> SlotOutcome:
+        """The scheduler's call when a slot is due: claim it, queue the import, wake the
+        worker (a no-op while paused or stopped, or in a CLI that runs none)."""
+        period = self.settings.backup_schedule.period
+        outcome = scheduler.queue_slot(self.app_redis, user_id, slot, period)
+        if outcome.result is not SlotResult.TAKEN:
+            self.worker.kick()
+        return outcome
+
+    def history(self, user_id: str | None = None, on_progress: OnProgress | None = None) -> History:
+        """Every snapshot of the user, newest first, from the local index brought up to date
+        (only snapshots it does not know are read)."""
+        user = self.default_account(user_id).user_id
+        return refresh(self.storage, self.settings.data_dir, user, on_progress)
+
+    def diff(
+        self, first: date | None = None, second: date | None = None, user_id: str | None = None
+    ) -> SnapshotDiff:
+        """The songs added and removed between two snapshots (default: the last two)."""
+        found = self.history(user_id)
+        old, new = pick(found, first, second)
+        folder = HistoryFolder(self.settings.data_dir, found.user_id)
+        return compare(
+            self.storage,
+            found.user_id,
+            old,
+            new,
+            lambda snapshot: identities(self.storage, folder, snapshot),
+        )
+
+    def export_csv(self, day: date, target: Path | TextIO, user_id: str | None = None) -> int:
+        """Write a snapshot as Exportify's CSV to a file (replaced at once) or a text stream;
+        the songs written."""
+        snapshot = find(self.history(user_id), day)
+        if isinstance(target, Path):
+            return export_to_file(self.storage, snapshot.key, target)
+        return write_csv(self.storage, snapshot.key, target)
+
+    def retention_plan(
+        self, keep_daily: int | None = None, user_id: str | None = None
+    ) -> RetentionPlan:
+        """What retention would delete (`keep_daily` or the setting; all kept when neither)."""
+        keep = keep_daily or self.settings.keep_daily
+        if keep is None:
+            raise SettingsError(
+                "FAVDESK_KEEP_DAILY",
+                "retention is off (every snapshot is kept): set it to a number of snapshots, "
+                "or give one, as in `favdesk prune --keep 30`",
+            )
+        user = self.default_account(user_id).user_id
+        return retention.make_plan(self.storage, self.settings.data_dir, user, keep)
+
+    def prune(self, plan: RetentionPlan) -> list[StoredFile]:
+        """Delete what `plan` would, as far as it still holds; the files deleted."""
+        return retention.apply(self.storage, self.settings.data_dir, plan)
+
+    def sync_status(self, user_id: str) -> sync_status.SyncStatus:
+        return sync_status.get_sync_status(self.app_redis, user_id)
+
     def download(self, key: str) -> bytes:
         return self.storage.download(key)
 
@@ -215,6 +291,7 @@ class Runtime:
         """Stop the worker (after its current job, or cancelling it between pages: it is
         re-queued and resumes where it stopped), then the embedded services, always."""
         try:
+            self.scheduler.stop()
             self.worker.stop(cancel_current=cancel_current)
             self.worker.join()
         finally:

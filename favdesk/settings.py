@@ -13,6 +13,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -21,6 +22,7 @@ from dotenv import dotenv_values
 
 from favdesk import APP_NAME
 from favdesk.errors import SettingsError
+from favdesk.schedule import DEFAULT_TIME, WEEKDAYS, BackupSchedule, Frequency
 from favdesk.secret import Secret
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"
@@ -29,6 +31,9 @@ DEFAULT_API_URL = "https://api.spotify.com/v1"
 DEFAULT_FETCH_CONCURRENCY = 8
 MIN_FETCH_CONCURRENCY, MAX_FETCH_CONCURRENCY = 1, 32
 DEFAULT_MAX_RATE_LIMIT_WAIT = 60
+#: `FAVDESK_KEEP_DAILY`'s default: retention off, every snapshot kept.
+KEEP_ALL = "all"
+MAX_KEEP_DAILY = 3650
 #: Each setting with a default, as a `.env` file would hold it (a file need not repeat it).
 DEFAULT_VALUES = {
     "REDIRECT_URI": DEFAULT_REDIRECT_URI,
@@ -37,6 +42,10 @@ DEFAULT_VALUES = {
     "FAVDESK_FETCH_CONCURRENCY": str(DEFAULT_FETCH_CONCURRENCY),
     "FAVDESK_MAX_RATE_LIMIT_WAIT": str(DEFAULT_MAX_RATE_LIMIT_WAIT),
     "FAVDESK_WAIT_FOR_OTHER_JOBS": "0",
+    "FAVDESK_BACKUP_SCHEDULE": Frequency.DAILY.value,
+    "FAVDESK_BACKUP_TIME": DEFAULT_TIME.strftime("%H:%M"),
+    "FAVDESK_BACKUP_DAY": WEEKDAYS[0],
+    "FAVDESK_KEEP_DAILY": KEEP_ALL,
 }
 KEYRING_SERVICE = "favdesk"
 #: Settings that are secrets: the Settings dialog keeps them in the keyring, never in a file.
@@ -65,6 +74,9 @@ class Settings:
     fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
     max_rate_limit_wait: float = float(DEFAULT_MAX_RATE_LIMIT_WAIT)
     wait_for_other_jobs: bool = False
+    backup_schedule: BackupSchedule = field(default_factory=BackupSchedule)
+    #: Retention: keep this many newest snapshots plus each month's newest; None keeps all.
+    keep_daily: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -201,6 +213,8 @@ def settings_from_values(values: Mapping[str, str]) -> Settings:
             )
         ),
         wait_for_other_jobs=parse_bool("FAVDESK_WAIT_FOR_OTHER_JOBS", values),
+        backup_schedule=parse_schedule(values),
+        keep_daily=parse_keep_daily(values),
         sources=dict(values),
     )
 
@@ -308,6 +322,51 @@ def parse_bool(name: str, values: Mapping[str, str]) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise SettingsError(name, f"{raw!r} is not a yes/no value: use 1 or 0")
+
+
+def parse_schedule(values: Mapping[str, str]) -> BackupSchedule:
+    """`FAVDESK_BACKUP_SCHEDULE` (off, daily, weekly), `FAVDESK_BACKUP_TIME` (HH:MM, local) and
+    `FAVDESK_BACKUP_DAY` (mon...sun, for weekly)."""
+    raw = values.get("FAVDESK_BACKUP_SCHEDULE", Frequency.DAILY.value).lower()
+    try:
+        frequency = Frequency(raw)
+    except ValueError:
+        raise SettingsError(
+            "FAVDESK_BACKUP_SCHEDULE", f"{raw!r} is not a schedule: use off, daily or weekly"
+        ) from None
+    at = parse_clock("FAVDESK_BACKUP_TIME", values.get("FAVDESK_BACKUP_TIME"))
+    day = values.get("FAVDESK_BACKUP_DAY", WEEKDAYS[0]).lower()[:3]
+    if day not in WEEKDAYS:
+        raise SettingsError("FAVDESK_BACKUP_DAY", f"use a day of the week: {', '.join(WEEKDAYS)}")
+    return BackupSchedule(frequency, at, WEEKDAYS.index(day))
+
+
+def parse_clock(name: str, raw: str | None) -> time:
+    """A local time of day as HH:MM (24-hour)."""
+    if raw is None:
+        return DEFAULT_TIME
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise SettingsError(name, f"{raw!r} is not a time of day: use HH:MM, such as 12:00")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_keep_daily(values: Mapping[str, str]) -> int | None:
+    """`all` (or unset): keep every snapshot; N: the newest N plus each month's newest."""
+    raw = values.get("FAVDESK_KEEP_DAILY", KEEP_ALL).lower()
+    if raw == KEEP_ALL:
+        return None
+    try:
+        number = int(raw)
+    except ValueError:
+        raise SettingsError(
+            "FAVDESK_KEEP_DAILY", f"{raw!r} is neither `all` nor a number of snapshots"
+        ) from None
+    if not 1 <= number <= MAX_KEEP_DAILY:
+        raise SettingsError(
+            "FAVDESK_KEEP_DAILY", f"keep between 1 and {MAX_KEEP_DAILY} snapshots, or `all`"
+        )
+    return number
 
 
 def _split(name: str, url: str, *, secret: bool = False) -> SplitResult:

@@ -1,7 +1,9 @@
-"""`favdesk worker`: the same worker in the foreground, for servers and many machines."""
+"""`favdesk worker [--schedule]`: the same worker in the foreground, for servers and many
+machines; with `--schedule` it also runs the automatic backups of the accounts linked there."""
 
 from __future__ import annotations
 
+import queue
 import signal
 import sys
 import threading
@@ -10,18 +12,25 @@ from typing import Any, TextIO
 
 import redis
 
+from favdesk.errors import FavdeskError
 from favdesk.keys import QUEUE_NAME
 from favdesk.queue import IMPORT_FUNC
+from favdesk.schedule import ScheduleListener, SchedulePlan, Slot, SlotOutcome, SlotResult
+from favdesk.scheduler import BackupScheduler
 from favdesk.services import Services
 from favdesk.worker import WorkerController
 from favdesk.worker_events import WorkerListener
 
 
-class _Printer(WorkerListener):
-    """What `favdesk worker` prints: one line per job event and the jobs' own log lines."""
+class _Printer(WorkerListener, ScheduleListener):
+    """What `favdesk worker` prints: one line per job event and the jobs' own log lines; with
+    `--schedule` also each slot queued, the next one, and each automatic backup's outcome."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        #: Jobs the schedule queued, and (user, ok, error) of those that ended, for the report.
+        self.automatic: set[str] = set()
+        self.ended: queue.SimpleQueue[tuple[str, bool, str | None]] = queue.SimpleQueue()
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -33,9 +42,43 @@ class _Printer(WorkerListener):
         self, job_id: str, user_id: str | None, ok: bool, error: str | None
     ) -> None:
         self._print(f"[{QUEUE_NAME}] finished {job_id}: {'ok' if ok else error}")
+        if job_id in self.automatic and user_id:
+            self.automatic.discard(job_id)
+            self.ended.put((user_id, ok, error))
 
     def on_log(self, line: str) -> None:
         self._print(line)
+
+    def on_plan(self, plan: SchedulePlan) -> None:
+        when = f"{plan.next_run.astimezone():%Y-%m-%d %H:%M}" if plan.next_run else "none"
+        self._print(f"[schedule] {plan.schedule.describe()}; next backup: {when}")
+
+    def on_slot(self, outcome: SlotOutcome) -> None:
+        if outcome.job_id is not None:
+            self.automatic.add(outcome.job_id)
+        words = {
+            SlotResult.QUEUED: f"queued {outcome.job_id}",
+            SlotResult.ALREADY: f"{outcome.job_id} was already queued",
+            SlotResult.TAKEN: "another app or worker queued it",
+        }
+        self._print(
+            f"[schedule] {outcome.slot.id} for user {outcome.user_id}: {words[outcome.result]}"
+        )
+
+    def on_slot_failed(self, user_id: str, slot: Slot, message: str) -> None:
+        self._print(f"[schedule] {slot.id} for user {user_id} not queued yet: {message}")
+
+    def report(self, describe: Callable[[str], str]) -> None:
+        """Print what each automatic backup that ended changed (on the main thread)."""
+        while not self.ended.empty():
+            user_id, ok, error = self.ended.get()
+            if not ok:
+                self._print(f"[schedule] the automatic backup of {user_id} failed: {error}")
+                continue
+            try:
+                self._print(f"[schedule] backup of {user_id}: {describe(user_id)}")
+            except FavdeskError as failure:
+                self._print(f"[schedule] backup of {user_id} done; its history: {failure}")
 
 
 class _SignalStop:
@@ -89,6 +132,8 @@ def run_standalone(
     services: Services | None = None,
     import_func: str | Callable[..., Any] = IMPORT_FUNC,
     out: TextIO | None = None,
+    scheduler: BackupScheduler | None = None,
+    describe_backup: Callable[[str], str] | None = None,
 ) -> int:
     """`favdesk worker [--burst]`: the same worker in the foreground until done or signalled.
 
@@ -97,11 +142,12 @@ def run_standalone(
     number of these, on any machines, can share one Redis. Exit code 0, or 1 if Redis failed.
     """
     out = out or sys.stdout
+    printer = _Printer(out)
     controller = WorkerController(
         connection_factory,
         services=services,
         wait_for_other_jobs=not burst,
-        listener=_Printer(out),
+        listener=printer,
         import_func=import_func,
         keep_trying=not burst,
     )
@@ -109,8 +155,15 @@ def run_standalone(
     with _SignalStop(controller, out) as signals:
         controller.start()
         print(f"[{QUEUE_NAME}] worker started ({mode})", file=out, flush=True)
+        if scheduler is not None:
+            scheduler.listener = printer
+            scheduler.start()
         while not controller.join(timeout=0.2):
             signals.act()
+            if describe_backup is not None:
+                printer.report(describe_backup)
+        if scheduler is not None:
+            scheduler.stop()
         controller.stop()
     print(
         f"[{QUEUE_NAME}] worker stopped after {controller.jobs_done} job(s)", file=out, flush=True
