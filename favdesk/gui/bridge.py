@@ -2,8 +2,9 @@
 
 `Bridge.run_in_background(task, on_done, on_error)` runs `task` on a worker thread and calls
 back on the GUI thread (Anki's `taskman.run_in_background`). `WorkerEvents` is the embedded
-worker's listener: its callbacks arrive on the worker thread and leave as Qt signals, which
-Qt queues to the GUI thread because the object lives there.
+worker's listener and `ScheduleEvents` the automatic backups' timer's: their callbacks arrive on
+those threads and leave as Qt signals, which Qt queues to the GUI thread because the objects
+live there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal
 
 from favdesk.errors import FavdeskError
+from favdesk.schedule import ScheduleListener, SchedulePlan, Slot, SlotOutcome
 from favdesk.worker_events import WorkerListener, WorkerState
 
 log = logging.getLogger(__name__)
@@ -120,3 +122,23 @@ class WorkerEvents(QObject, WorkerListener):
 
     def on_log(self, line: str) -> None:
         self.log_line.emit(str(line))
+
+
+class ScheduleEvents(QObject, ScheduleListener):
+    """The automatic backups' listener; each callback becomes a signal named for what happened."""
+
+    #: a SchedulePlan: when the next automatic backup is queued
+    plan_changed = Signal(object)
+    #: a SlotOutcome: a slot was queued here, found queued, or claimed by another app
+    slot_queued = Signal(object)
+    #: user_id, message: a due slot could not be queued (it is tried again)
+    slot_failed = Signal(str, str)
+
+    def on_plan(self, plan: SchedulePlan) -> None:
+        self.plan_changed.emit(plan)
+
+    def on_slot(self, outcome: SlotOutcome) -> None:
+        self.slot_queued.emit(outcome)
+
+    def on_slot_failed(self, user_id: str, slot: Slot, message: str) -> None:
+        self.slot_failed.emit(user_id, message)

@@ -16,7 +16,7 @@ import webbrowser
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,8 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
 from favdesk.errors import LinkCancelled
-from favdesk.gui.bridge import Bridge, WorkerEvents, user_message
-from favdesk.gui.describe import HALTED, can_sync, number
+from favdesk.gui.bridge import Bridge, ScheduleEvents, WorkerEvents, user_message
+from favdesk.gui.describe import HALTED, can_sync, number, remedy
 from favdesk.gui.poller import StatusPoller
 from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
 from favdesk.settings import Settings
@@ -33,14 +33,25 @@ from favdesk.worker_events import WorkerListener, WorkerState
 
 if TYPE_CHECKING:
     from favdesk.accounts import Account
+    from favdesk.history import History
     from favdesk.link import LinkResult
     from favdesk.queue import EnqueueResult
+    from favdesk.retention import RetentionPlan
     from favdesk.runtime import Runtime, StatusSnapshot
+    from favdesk.schedule import SlotOutcome
     from favdesk.storage import StoredFile
+    from favdesk.sync_status import SyncStatus
 
 log = logging.getLogger(__name__)
 
 LINK_TIMEOUT = 300.0
+#: The history of another user (or runtime) is not shown: these fields start over.
+NO_HISTORY: dict[str, Any] = {
+    "history": None,
+    "history_error": None,
+    "history_reading": None,
+    "diff": None,
+}
 #: The window shows a running sync's progress at most this often (milliseconds).
 PROGRESS_RENDER_MS = 100
 #: Opens the runtime (blocking): `opener(settings, listener) -> Runtime`.
@@ -70,6 +81,8 @@ class AppController(QObject):
     #: title, message: a desktop notification (the tray shows it where there is one)
     notified = Signal(str, str)
     file_saved = Signal(str)
+    #: a RetentionPlan with something to delete: the window asks before `prune(plan)`
+    retention_planned = Signal(object)
     #: the app may quit now (the worker stopped, or nothing was running)
     quit_ready = Signal()
 
@@ -82,9 +95,12 @@ class AppController(QObject):
         self.runtime: Runtime | None = None
         self.bridge = Bridge(self)
         self.events = WorkerEvents(self)
+        self.schedule_events = ScheduleEvents(self)
         self.poller = StatusPoller(self.bridge, self)
         self.state = Dashboard(
-            demo_mode=settings.demo_mode, wait_for_other_jobs=settings.wait_for_other_jobs
+            demo_mode=settings.demo_mode,
+            wait_for_other_jobs=settings.wait_for_other_jobs,
+            keep_daily=settings.keep_daily,
         )
         self.quitting = False
         self._link_cancel: threading.Event | None = None
@@ -95,6 +111,13 @@ class AppController(QObject):
         self._calls: dict[Future, Runtime] = {}
         self._visible = False
         self._files_stale = True
+        #: the History tab is in front of a visible window: only then is Storage listed for it
+        self._history_visible = False
+        self._history_stale = True
+        #: imports the schedule queued: their end is notified with what changed
+        self._automatic: set[str] = set()
+        #: a due slot could not be queued and that was said (said once until one is queued)
+        self._slot_failing = False
         #: the notice Sync now itself showed last (the next sync clears only that one)
         self._sync_notice: str | None = None
         #: the newest progress the worker reported; the window shows it at most 10 times a
@@ -114,6 +137,9 @@ class AppController(QObject):
         self.poller.polled.connect(self._polled)
         self.poller.failed.connect(self._poll_failed)
         self.poller.plan_changed.connect(lambda plan: self._update(poll=plan))
+        self.schedule_events.plan_changed.connect(lambda plan: self._update(schedule=plan))
+        self.schedule_events.slot_queued.connect(self._slot_queued)
+        self.schedule_events.slot_failed.connect(self._slot_failed)
 
     def _update(self, **changes: Any) -> None:
         self.state = replace(self.state, **changes)
@@ -151,13 +177,17 @@ class AppController(QObject):
         self._update(
             demo_mode=settings.demo_mode,
             wait_for_other_jobs=settings.wait_for_other_jobs,
+            keep_daily=settings.keep_daily,
             startup="starting",
             startup_error=None,
             snapshot=None,
             status_error=None,
             pending=frozenset(),
             link=link,
+            schedule=None,
+            **NO_HISTORY,
         )
+        self._history_stale = True
 
         def swap() -> Runtime:
             wait(calls)
@@ -215,6 +245,11 @@ class AppController(QObject):
         # trigger and which would each stop the event loop for tens of milliseconds.
         gc.freeze()
         self._call(lambda r: r.worker.start(), "start the worker")
+        runtime.scheduler.listener = self.schedule_events
+        halted = self.state.worker in HALTED
+        self._call(lambda r: _start_schedule(r, halted), "start the automatic backups")
+        if self._history_visible:
+            self.load_history()
 
     def _open_failed(self, error: BaseException) -> None:
         self._update(startup="failed", startup_error=user_message(error))
@@ -255,17 +290,35 @@ class AppController(QObject):
         if visible and self._files_stale:
             self.load_files()
 
+    def set_history_visible(self, visible: bool) -> None:
+        """The History tab came to the front (or left it): list the snapshots if stale."""
+        self._history_visible = visible
+        if visible and self._history_stale:
+            self.load_history()
+
     def select_user(self, user_id: str) -> None:
         if user_id == self.state.user_id:
             return
-        self._update(user_id=user_id, files=(), files_error=None, queued_job=None)
+        self._update(
+            user_id=user_id,
+            files=(),
+            files_error=None,
+            queued_job=None,
+            **NO_HISTORY,
+        )
+        self._history_stale = True
         self.load_files()
+        if self._history_visible:
+            self.load_history()
 
     def refresh(self) -> None:
         """The user asked: read Redis once now (even while paused), reload accounts and files."""
         self.poller.poll_now(force=True)
         self._files_stale = True
+        self._history_stale = True
         self.load_accounts()
+        if self._history_visible:
+            self.load_history()
 
     # -- runtime calls ------------------------------------------------------------------------
 
@@ -347,6 +400,101 @@ class AppController(QObject):
 
         self._update(pending=self._pending("files", True))
         self._run(self.runtime, lambda r: r.files(user_id), listed, failed)
+
+    # -- the history ---------------------------------------------------------------------------
+
+    def load_history(self) -> None:
+        """List the selected user's snapshots; those the index does not know are read (the
+        window says which, as it goes)."""
+        user_id = self.state.user_id
+        if user_id is None or self.runtime is None or "history" in self.state.pending:
+            return
+        self._history_stale = False
+
+        def reading(done: int, total: int, day: date) -> None:
+            self.bridge.call_on_main(
+                lambda: (
+                    self._update(history_reading=(done, total, day))
+                    if user_id == self.state.user_id
+                    else None
+                )
+            )
+
+        def listed(history: History) -> None:
+            changes: dict[str, Any] = {
+                "pending": self._pending("history", False),
+                "history_reading": None,
+            }
+            if user_id == self.state.user_id:
+                changes |= {"history": history, "history_error": None}
+            self._update(**changes)
+
+        def failed(error: BaseException) -> None:
+            self._update(
+                history_error=user_message(error),
+                history_reading=None,
+                pending=self._pending("history", False),
+            )
+
+        self._update(pending=self._pending("history", True))
+        self._run(self.runtime, lambda r: r.history(user_id, on_progress=reading), listed, failed)
+
+    def compare(self, older: date, newer: date) -> None:
+        """What changed between two snapshots of the selected user (History tab)."""
+        user_id = self.state.user_id
+        if user_id is None:
+            return
+        self._call(
+            lambda r: r.diff(older, newer, user_id),
+            "compare the snapshots",
+            lambda changes: self._update(diff=changes),
+            pending="diff",
+        )
+
+    def export_snapshot(self, day: date, path: str) -> None:
+        """Write a snapshot as CSV (Exportify's columns) to `path`."""
+        user_id = self.state.user_id
+        if user_id is None:
+            return
+        self._call(
+            lambda r: r.export_csv(day, Path(path), user_id),
+            "export the snapshot",
+            lambda count: self.note(f"Exported {count:,} songs of {day} to {path}"),
+            pending="export",
+        )
+
+    def plan_retention(self) -> None:
+        """Work out what retention would delete; the window asks before anything is."""
+        user_id = self.state.user_id
+        if user_id is None:
+            return
+
+        def planned(plan: RetentionPlan) -> None:
+            if plan.delete:
+                self.retention_planned.emit(plan)
+                return
+            text = "Nothing to delete: every snapshot favdesk wrote is within retention."
+            if plan.foreign:
+                text += f" {len(plan.foreign)} older ones other programs wrote are kept."
+            self.note(text)
+
+        self._call(
+            lambda r: r.retention_plan(user_id=user_id),
+            "plan the retention",
+            planned,
+            pending="prune",
+        )
+
+    def prune(self, plan: RetentionPlan) -> None:
+        """Delete what `plan` would (asked and answered in the window)."""
+
+        def deleted(files: list[StoredFile]) -> None:
+            self.note(f"Deleted {len(files)} old snapshot{'s' if len(files) != 1 else ''}.")
+            self._files_stale = self._history_stale = True
+            self.load_files()
+            self.load_history()
+
+        self._call(lambda r: r.prune(plan), "delete old snapshots", deleted, pending="prune")
 
     def link(self) -> None:
         """Link Spotify in the system browser; the wait can be cancelled."""
@@ -494,6 +642,9 @@ class AppController(QObject):
             worker=state, stopping=self.state.stopping if busy else None, redis_down_since=down
         )
         self.poller.update(paused=state == WorkerState.PAUSED, busy=busy)
+        if self.runtime is not None:  # paused or stopped: the schedule queues nothing
+            held = state in HALTED
+            self._call(lambda r: r.scheduler.hold(held), "hold the automatic backups")
         if self.quitting and state == WorkerState.STOPPED:
             self.quit_ready.emit()
 
@@ -528,14 +679,59 @@ class AppController(QObject):
         link = self.state.link if self.state.link.waiting else LinkState()
         self._update(job=None, outcome=outcome, link=link)
         self.poller.update(busy=False)
-        if ok:
+        if job_id in self._automatic:
+            self._automatic.discard(job_id)
+            self._report_backup(user_id, ok, error)
+        elif ok:
             count = number(job.fetched) if job is not None and job.job_id == job_id else "All"
             self.notified.emit("Sync done", f"{count} liked songs saved for user {user_id}.")
         else:
             self.notified.emit("Sync failed", error or "The import failed: see the dashboard.")
-        self._files_stale = True
+        self._files_stale = self._history_stale = True
         self.load_accounts()  # a failed sync may have marked the link as needing re-linking
+        if self._history_visible:
+            self.load_history()
         self.poller.poll_now()
+
+    # -- automatic backups (callbacks on the GUI thread) ---------------------------------------
+
+    def _slot_queued(self, outcome: SlotOutcome) -> None:
+        """The schedule queued a user's import (or found one queued): its end is reported."""
+        self._slot_failing = False
+        if outcome.job_id is not None:
+            self._automatic.add(outcome.job_id)
+        self.poller.poll_now()
+
+    def _slot_failed(self, user_id: str, message: str) -> None:
+        if self._slot_failing:
+            return
+        self._slot_failing = True
+        self.notified.emit(
+            "Automatic backup not queued",
+            f"{message}. favdesk tries again by itself; Sync now works once Redis answers.",
+        )
+
+    def _report_backup(self, user_id: str, ok: bool, error: str | None) -> None:
+        """After an automatic backup: what changed, or why it failed and what to do."""
+        if ok:
+
+            def said(history: History) -> None:
+                latest = history.latest
+                summary = latest.summary if latest is not None else "no snapshot found"
+                self.notified.emit("Automatic backup done", f"User {user_id}: {summary}.")
+                if user_id == self.state.user_id:
+                    self._update(history=history, history_error=None)
+
+            self._call(lambda r: r.history(user_id), "read what the backup changed", said)
+            return
+
+        def failed(status: SyncStatus) -> None:
+            reason = status.reason.partition(":")[0] if status.reason else None
+            halted = self.state.worker in HALTED
+            advice = remedy(reason, status.resume_at, halted)
+            self.notified.emit("Automatic backup failed", f"{error or 'It failed'}. {advice}")
+
+        self._call(lambda r: r.sync_status(user_id), "read why the backup failed", failed)
 
     # -- Redis reads ----------------------------------------------------------------------------
 
@@ -570,3 +766,9 @@ class AppController(QObject):
 
     def _redis_down_since(self) -> datetime:
         return self.state.redis_down_since or datetime.now(UTC)
+
+
+def _start_schedule(runtime: Runtime, halted: bool) -> None:
+    """Start the automatic backups, held if the worker is paused or stopped."""
+    runtime.scheduler.hold(halted)
+    runtime.scheduler.start()

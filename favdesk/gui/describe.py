@@ -404,3 +404,22 @@ def tray_look(d: Dashboard) -> str:
     if d.worker in (WorkerState.PAUSED, WorkerState.STOPPED):
         return "paused"
     return "idle"
+
+
+def next_backup(d: Dashboard, now: datetime | None = None) -> str:
+    """When the next automatic backup is queued, for the tray tooltip and the Account card."""
+    plan = d.schedule
+    if plan is None:
+        return ""
+    if not plan.schedule.enabled:
+        return "Automatic backups are off (Settings)"
+    what = f"Automatic backups {plan.schedule.describe()}"
+    if plan.next_run is None:
+        return f"{what}: they start once an account is linked"
+    now = now or datetime.now(UTC)
+    due = plan.next_run <= now
+    if plan.held:
+        if due:
+            return f"{what}: one is due and runs when you resume the worker"
+        return f"{what}: next {clock(plan.next_run, now)} (if the worker runs then)"
+    return f"{what}: next {'now' if due else clock(plan.next_run, now)}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QHideEvent, QKeySequence, QShowEvent
@@ -24,17 +26,21 @@ from PySide6.QtWidgets import (
 
 from favdesk import __version__
 from favdesk.gui.controller import AppController
-from favdesk.gui.describe import status_line
+from favdesk.gui.describe import size, status_line
 from favdesk.gui.icons import app_icon
 from favdesk.gui.panels.account import AccountPanel
 from favdesk.gui.panels.common import button, tone_colour, wrapped
 from favdesk.gui.panels.connection import RedisPanel
 from favdesk.gui.panels.files import StoragePanel
+from favdesk.gui.panels.history import HistoryPanel
 from favdesk.gui.panels.jobs import QueuePanel
 from favdesk.gui.panels.logview import LogPanel
 from favdesk.gui.panels.sync import SyncPanel
 from favdesk.gui.panels.worker import WorkerPanel
 from favdesk.gui.state import Dashboard
+
+if TYPE_CHECKING:
+    from favdesk.retention import RetentionPlan
 
 DEMO_TEXT = (
     "Demo mode: favdesk is using its built-in Spotify stand-in and local folders, so no real "
@@ -47,6 +53,8 @@ SCREEN_SHARE = 0.9
 #: A choice in a question box: button label, its role, and what it does.
 Choice = tuple[str, QMessageBox.ButtonRole, Callable[[], None]]
 GO_ON = QMessageBox.ButtonRole.AcceptRole
+#: The retention question names at most this many snapshots.
+PRUNE_LISTED = 20
 CANCEL_JOB = QMessageBox.ButtonRole.DestructiveRole
 
 
@@ -119,9 +127,11 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(self)
         self.queue = QueuePanel(self)
         self.storage = StoragePanel(self)
+        self.history = HistoryPanel(self)
         self.log = LogPanel(self)
         self.tabs.addTab(self.queue, "&Queue")
         self.tabs.addTab(self.storage, "St&orage")
+        self.tabs.addTab(self.history, "Back&up history")
         self.tabs.addTab(self.log, "Lo&g")
         grid = QGridLayout()
         grid.addWidget(self.account, 0, 0)
@@ -178,6 +188,12 @@ class MainWindow(QMainWindow):
         self.storage.open_clicked.connect(c.open_file)
         self.storage.save_clicked.connect(self.ask_save_path)
         self.storage.refresh_clicked.connect(c.load_files)
+        self.history.compare_clicked.connect(c.compare)
+        self.history.export_clicked.connect(self.ask_export_path)
+        self.history.prune_clicked.connect(c.plan_retention)
+        self.history.refresh_clicked.connect(c.load_history)
+        c.retention_planned.connect(self.ask_prune)
+        self.tabs.currentChanged.connect(lambda _index: self._history_visibility())
         self.startup_retry.clicked.connect(c.start)
         for trigger in (self.startup_settings.clicked, self.demo_settings.clicked):
             trigger.connect(self.settings_requested)
@@ -192,7 +208,8 @@ class MainWindow(QMainWindow):
         """Show `d` everywhere: banners, cards, tabs and the title."""
         self.shown = d
         self._render_banners(d)
-        for panel in (self.account, self.sync, self.worker, self.redis, self.queue, self.storage):
+        panels = (self.account, self.sync, self.worker, self.redis, self.queue, self.storage)
+        for panel in (*panels, self.history):
             panel.show_state(d)
         self.refresh_action.setEnabled(d.ready)
         demo = " (demo mode)" if d.demo_mode else ""
@@ -278,6 +295,40 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.save_file(key, path)
 
+    def ask_export_path(self, day: date) -> None:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export as CSV", f"liked-songs-{day}.csv", "CSV files (*.csv);;All files (*)"
+        )
+        if path:
+            self.controller.export_snapshot(day, path)
+
+    def ask_prune(self, plan: RetentionPlan) -> None:
+        """Show what retention would delete, and delete it only if the person says so."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Delete old snapshots",
+            retention_question(plan),
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        box.setObjectName("delete-old-snapshots")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        count = len(plan.delete)
+        delete = box.addButton(
+            f"&Delete {count} snapshot{'s' if count != 1 else ''}",
+            QMessageBox.ButtonRole.DestructiveRole,
+        )
+        keep = box.addButton("&Keep them", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.finished.connect(
+            lambda _result: self.controller.prune(plan) if box.clickedButton() is delete else None
+        )
+        box.open()
+
+    def _history_visibility(self) -> None:
+        showing = self.isVisible() and not self.isMinimized()
+        self.controller.set_history_visible(showing and self.tabs.currentWidget() is self.history)
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -306,10 +357,12 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self.controller.set_window_visible(True)
+        self._history_visibility()
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         super().hideEvent(event)
         self.controller.set_window_visible(False)
+        self._history_visibility()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         """Minimised counts as hidden (nothing is polled); a new palette re-tints the banners."""
@@ -343,3 +396,23 @@ class MainWindow(QMainWindow):
 
 def _nothing() -> None:
     """The answer "Keep running" (or closing the question) changes nothing."""
+
+
+def retention_question(plan: RetentionPlan) -> str:
+    """The question before retention deletes: which snapshots, how big, what stays."""
+    listed = [f"{f.day}  ({size(f.size)})" for f in plan.delete[:PRUNE_LISTED]]
+    more = len(plan.delete) - len(listed)
+    if more:
+        listed.append(f"... and {more} more")
+    total = size(sum(f.size for f in plan.delete))
+    text = (
+        f"Retention keeps the newest {plan.keep_daily} snapshots and the newest of each month. "
+        f"These {len(plan.delete)} snapshots favdesk wrote fall outside it ({total} in all) "
+        "and would be deleted from Storage for good:\n\n" + "\n".join(listed)
+    )
+    if plan.foreign:
+        text += (
+            f"\n\n{len(plan.foreign)} older snapshots that other programs wrote (or that changed "
+            "since favdesk wrote them) are kept."
+        )
+    return text

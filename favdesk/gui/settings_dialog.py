@@ -18,9 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 from keyring.errors import PasswordDeleteError
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -37,11 +39,14 @@ from favdesk.embedded_redis import unsupported_reason
 from favdesk.errors import KeyringUnavailable, SettingsError
 from favdesk.gui.bridge import Bridge, user_message
 from favdesk.gui.panels.common import tone_colour, wrapped
+from favdesk.schedule import WEEKDAY_NAMES, WEEKDAYS, Frequency
 from favdesk.settings import (
     DEFAULT_REDIRECT_URI,
     DEFAULT_VALUES,
+    KEEP_ALL,
     KEYRING_SERVICE,
     MAX_FETCH_CONCURRENCY,
+    MAX_KEEP_DAILY,
     MIN_FETCH_CONCURRENCY,
     SECRET_NAMES,
     Settings,
@@ -61,6 +66,16 @@ FILE_NAMES = (
     "FAVDESK_USER_ID",
     "FAVDESK_FETCH_CONCURRENCY",
     "FAVDESK_WAIT_FOR_OTHER_JOBS",
+    "FAVDESK_BACKUP_SCHEDULE",
+    "FAVDESK_BACKUP_TIME",
+    "FAVDESK_BACKUP_DAY",
+    "FAVDESK_KEEP_DAILY",
+)
+#: The schedule's choices as the combo box shows them.
+FREQUENCIES = (
+    (Frequency.OFF, "Off"),
+    (Frequency.DAILY, "Daily"),
+    (Frequency.WEEKLY, "Weekly"),
 )
 #: `Bridge.run_in_background`'s shape: run a task off the GUI thread, call back on it.
 Runner = Callable[
@@ -209,6 +224,7 @@ class SettingsDialog(QDialog):
         self.concurrency.setAccessibleName("FAVDESK_FETCH_CONCURRENCY")
         self.wait_for_others = QCheckBox("Also run jobs that other apps put in the queue", self)
         self.wait_for_others.setAccessibleName("FAVDESK_WAIT_FOR_OTHER_JOBS")
+        self._build_backups()
         form = QFormLayout()
         form.addRow("Spotify &Client ID:", self.client_id)
         form.addRow("Client s&ecret (optional):", self.client_secret)
@@ -219,6 +235,10 @@ class SettingsDialog(QDialog):
         form.addRow("&User id:", self.user_id)
         form.addRow("Fetch c&oncurrency:", self.concurrency)
         form.addRow("", self.wait_for_others)
+        form.addRow("Automatic &backups:", self.frequency)
+        form.addRow("Backup da&y (weekly):", self.weekday)
+        form.addRow("Backup &time:", self.backup_time)
+        form.addRow("Keep s&napshots:", self.keep_daily)
         self.note = wrapped(accessible_name="Settings note", parent=self)
         self.error = wrapped(accessible_name="Settings error", parent=self)
         self.error.hide()
@@ -232,6 +252,35 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+
+    def _build_backups(self) -> None:
+        """Automatic backups (off, daily or weekly at a time) and retention."""
+        self.frequency = QComboBox(self)
+        self.frequency.setAccessibleName("FAVDESK_BACKUP_SCHEDULE")
+        for frequency, label in FREQUENCIES:
+            self.frequency.addItem(label, frequency.value)
+        self.frequency.currentIndexChanged.connect(lambda _index: self._frequency_changed())
+        self.weekday = QComboBox(self)
+        self.weekday.setAccessibleName("FAVDESK_BACKUP_DAY")
+        for code, name in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True):
+            self.weekday.addItem(name, code)
+        self.backup_time = QTimeEdit(self)
+        self.backup_time.setDisplayFormat("HH:mm")
+        self.backup_time.setAccessibleName("FAVDESK_BACKUP_TIME")
+        self.keep_daily = QSpinBox(self)
+        self.keep_daily.setAccessibleName("FAVDESK_KEEP_DAILY")
+        self.keep_daily.setRange(0, MAX_KEEP_DAILY)
+        self.keep_daily.setSpecialValueText("all: delete nothing")
+        self.keep_daily.setSuffix(" newest, and each month's newest")
+        self.keep_daily.setToolTip(
+            "Delete old snapshots favdesk wrote, keeping this many of the newest and the newest "
+            "of each month; favdesk shows them and asks first (History tab)"
+        )
+
+    def _frequency_changed(self) -> None:
+        frequency = Frequency(self.frequency.currentData())
+        self.weekday.setEnabled(frequency is Frequency.WEEKLY)
+        self.backup_time.setEnabled(frequency is not Frequency.OFF)
 
     def _line(self, name: str, placeholder: str) -> QLineEdit:
         edit = QLineEdit(self)
@@ -251,6 +300,12 @@ class SettingsDialog(QDialog):
         self.user_id.setText(s.user_id or "")
         self.concurrency.setValue(s.fetch_concurrency)
         self.wait_for_others.setChecked(s.wait_for_other_jobs)
+        schedule = s.backup_schedule
+        self.frequency.setCurrentIndex(self.frequency.findData(schedule.frequency.value))
+        self.weekday.setCurrentIndex(schedule.weekday)
+        self.backup_time.setTime(QTime(schedule.at.hour, schedule.at.minute))
+        self.keep_daily.setValue(s.keep_daily or 0)
+        self._frequency_changed()
         overridden = sorted(overriding_names(s.config_dir) & {*FILE_NAMES, *SECRET_NAMES})
         where = saved_file(s.config_dir)
         text = (
@@ -293,6 +348,10 @@ class SettingsDialog(QDialog):
             "FAVDESK_USER_ID": self.user_id.text().strip(),
             "FAVDESK_FETCH_CONCURRENCY": str(self.concurrency.value()),
             "FAVDESK_WAIT_FOR_OTHER_JOBS": "1" if self.wait_for_others.isChecked() else "0",
+            "FAVDESK_BACKUP_SCHEDULE": str(self.frequency.currentData()),
+            "FAVDESK_BACKUP_DAY": str(self.weekday.currentData()),
+            "FAVDESK_BACKUP_TIME": self.backup_time.time().toString("HH:mm"),
+            "FAVDESK_KEEP_DAILY": str(self.keep_daily.value() or KEEP_ALL),
             "SPOTIFY_CLIENT_SECRET": self._secret_value(self.client_secret),
             "SUPABASE_SERVICE_ROLE_KEY": self._secret_value(self.supabase_key),
         }
@@ -336,6 +395,10 @@ class SettingsDialog(QDialog):
             "SUPABASE_SERVICE_ROLE_KEY": self.supabase_key.edit,
             "FAVDESK_USER_ID": self.user_id,
             "FAVDESK_FETCH_CONCURRENCY": self.concurrency,
+            "FAVDESK_BACKUP_SCHEDULE": self.frequency,
+            "FAVDESK_BACKUP_DAY": self.weekday,
+            "FAVDESK_BACKUP_TIME": self.backup_time,
+            "FAVDESK_KEEP_DAILY": self.keep_daily,
         }
         if variable in fields:
             fields[variable].setFocus()

@@ -9,14 +9,17 @@ loads off the GUI thread).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
 from favdesk.worker_events import WorkerState
 
 if TYPE_CHECKING:
     from favdesk.accounts import Account
+    from favdesk.diff import SnapshotDiff
+    from favdesk.history import History
     from favdesk.runtime import StatusSnapshot
+    from favdesk.schedule import SchedulePlan
     from favdesk.storage import StoredFile
 
 Startup = Literal["starting", "ready", "failed"]
@@ -90,6 +93,17 @@ class Dashboard:
     poll: PollPlan = field(default_factory=PollPlan)
     files: tuple[StoredFile, ...] = ()
     files_error: str | None = None
+    #: Automatic backups: the timer's plan (None until it started).
+    schedule: SchedulePlan | None = None
+    #: Retention's setting: keep this many newest snapshots plus each month's (None: all).
+    keep_daily: int | None = None
+    #: The selected user's snapshots (None until listed), and why they could not be.
+    history: History | None = None
+    history_error: str | None = None
+    #: While the history reads snapshots it does not know: (done, total, the day being read).
+    history_reading: tuple[int, int, date] | None = None
+    #: The last comparison asked for in the History tab.
+    diff: SnapshotDiff | None = None
     notice: str | None = None
     pending: frozenset[str] = frozenset()
 

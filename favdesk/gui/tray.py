@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from favdesk.gui.describe import can_sync, status_line, tray_look
+from favdesk.gui.describe import can_sync, next_backup, status_line, tray_look
 from favdesk.gui.icons import tray_icon
 from favdesk.gui.panels.common import plain_tip
 from favdesk.gui.state import Dashboard
@@ -84,7 +84,9 @@ class Tray(QObject):
     def show_state(self, d: Dashboard) -> None:
         self.state = d
         self.icon.setIcon(tray_icon(tray_look(d)))
-        self.icon.setToolTip(plain_tip(f"favdesk: {status_line(d)}"))
+        backup = next_backup(d)
+        tip = f"favdesk: {status_line(d)}" + (f"\n{backup}" if backup else "")
+        self.icon.setToolTip(plain_tip(tip))
 
     def rebuild(self) -> None:
         """Refill the menu from the latest state (called each time it is about to open)."""

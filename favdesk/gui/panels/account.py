@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
-from favdesk.gui.describe import can_sync
+from favdesk.gui.describe import can_sync, next_backup
 from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
 from favdesk.gui.state import Dashboard
 
@@ -39,11 +39,13 @@ class AccountPanel(Card):
         self.waiting.setOpenExternalLinks(True)
         self.waiting.setTextFormat(Qt.TextFormat.RichText)
         self.message = wrapped(accessible_name="Link result", parent=self)
+        self.backups = wrapped(accessible_name="Automatic backups", parent=self)
         self.link = button("&Link Spotify", self, self.link_clicked)
         self.cancel = button("&Cancel login", self, self.cancel_link_clicked)
         self.sync = button("&Sync now", self, self.sync_clicked)
         buttons = row(self.link, self.cancel, self.sync, None)
-        stack(self, self.status, self.accounts, self.waiting, self.message, buttons, None)
+        parts = (self.status, self.accounts, self.waiting, self.message, self.backups, buttons)
+        stack(self, *parts, None)
         self._rendering = False
 
     def show_state(self, d: Dashboard) -> None:
@@ -62,6 +64,9 @@ class AccountPanel(Card):
         self.link.setText("&Link again" if relink else "&Link Spotify")
         self.sync.setVisible(not relink)  # an expired link cannot sync: Link again instead
         self.sync.setEnabled(can_sync(d))
+        backups = next_backup(d) if account is not None else ""
+        self.backups.setText(backups)
+        self.backups.setVisible(bool(backups))
 
     def _render_link(self, d: Dashboard) -> None:
         link = d.link
