@@ -13,13 +13,14 @@ from favdesk.spotify.governor import (
 )
 
 STEP = 0.01  # seconds between the sends of a burst
+LATENCY = 0.05  # seconds from a send to its answer
 
 
 def burst(governor: Governor, count: int, start: float) -> list[int]:
-    """`count` sends, STEP apart from `start`, all answered 200; their tickets."""
+    """`count` sends, STEP apart from `start`, each answered 200 LATENCY later; their tickets."""
     tickets = [governor.sent(start + i * STEP) for i in range(count)]
-    for ticket in tickets:
-        governor.succeeded(ticket)
+    for i, ticket in enumerate(tickets):
+        governor.answered(ticket, start + i * STEP + LATENCY, got_through=True)
     return tickets
 
 
@@ -64,15 +65,21 @@ def test_429_of_a_request_sent_before_the_pause_never_shortens_it():
 def test_after_a_pause_one_request_goes_first_and_its_success_lets_the_rest_follow():
     governor = limited_after(0)
     assert governor.limit == 1
-    governor.succeeded(governor.sent(3.1))
+    governor.answered(governor.sent(3.1), 3.15, got_through=True)
     assert governor.limit == 8
+
+
+def test_an_answer_that_is_no_page_keeps_one_at_a_time():
+    governor = limited_after(0)
+    governor.answered(governor.sent(3.1), 3.15, got_through=False)
+    assert governor.limit == 1
 
 
 def test_success_of_a_request_sent_before_the_pause_keeps_one_at_a_time():
     governor = Governor(cap=8, now=0.0)
     early, late = governor.sent(1.0), governor.sent(1.5)
     governor.rate_limited(late, now=2.0, wait=1.0)
-    governor.succeeded(early)
+    governor.answered(early, 2.1, got_through=True)
     assert governor.limit == 1
 
 
@@ -83,8 +90,8 @@ def test_first_429_learns_the_size_from_the_requests_that_got_through():
 
 
 def test_first_429_learns_the_length_as_whole_seconds_within_its_retry_after():
-    # the oldest request left at t=0; the 429 for the one sent at t=1 asked for 2 s more:
-    # the window frees within 3 s of the oldest, a whole number of seconds
+    # the oldest request left at t=0; the 429 read at t=1.05 asked for 2 s more: the window
+    # frees within 3.05 s of the oldest, so it is 3 s long (a whole number of seconds)
     assert limited_after(10, wait=2.0).window == RateWindow(10, 3 + WINDOW_MARGIN)
 
 
@@ -113,17 +120,26 @@ def test_a_request_held_back_at_the_gate_does_not_count_towards_the_size():
     assert governor.window.requests == 10
 
 
-def test_the_learned_window_holds_a_send_until_its_oldest_request_leaves_it():
+def test_the_learned_window_holds_a_place_for_its_length_after_the_answer_came():
     governor = limited_after(10, wait=1.0)  # 10 per 2 s, paused until t=2.05
     tickets = burst(governor, 10, 2.1)
-    assert governor.ready_at() == pytest.approx(2.1 + 2 + WINDOW_MARGIN)
-    governor.withdrawn(tickets[-1])  # a place in the window is free again
+    assert governor.ready_at() == pytest.approx(2.1 + LATENCY + 2 + WINDOW_MARGIN)
+    governor.withdrawn(tickets[-1])  # never sent: its place is free, the first burst's too
     assert governor.ready_at() == pytest.approx(2.05)
+
+
+def test_a_place_held_by_a_request_in_flight_frees_only_after_its_answer():
+    governor = limited_after(4, wait=1.0)  # 4 per 2 s
+    first = governor.sent(2.1)
+    burst(governor, 3, 2.2)
+    assert governor.ready_at() == float("inf")
+    governor.answered(first, 2.5, got_through=True)
+    assert governor.ready_at() == pytest.approx(2.5 + 2 + WINDOW_MARGIN)
 
 
 def test_a_refused_first_request_after_a_pause_lengthens_the_window_by_whole_seconds():
     governor = limited_after(10, wait=1.0)  # learned 10 per 2 s
-    probe = governor.sent(2.1)  # the oldest (t=0) was still in the window 2.1 s later
+    probe = governor.sent(2.1)  # the oldest (answered at 0.05) still held its place
     assert governor.rate_limited(probe, now=2.15, wait=1.0) is True
     assert governor.window == RateWindow(10, 3 + WINDOW_MARGIN)
     probe = governor.sent(3.2)
@@ -132,10 +148,10 @@ def test_a_refused_first_request_after_a_pause_lengthens_the_window_by_whole_sec
 
 
 def test_a_429_mid_run_first_drops_the_rounding_to_whole_seconds():
-    governor = limited_after(10, wait=1.5)  # bound 2.5 s from the oldest: taken as 2 s
+    governor = limited_after(10, wait=1.5)  # bound 2.55 s from the oldest: taken as 2 s
     burst(governor, 9, 2.6)
     governor.rate_limited(governor.sent(2.7), now=2.75, wait=1.0)
-    assert governor.window == RateWindow(10, 2.5 + WINDOW_MARGIN)
+    assert governor.window == RateWindow(10, pytest.approx(2.55))
 
 
 def test_a_second_429_mid_run_shrinks_the_size():
@@ -144,7 +160,7 @@ def test_a_second_429_mid_run_shrinks_the_size():
     governor.rate_limited(governor.sent(2.7), now=2.75, wait=1.0)
     burst(governor, 5, 3.8)
     governor.rate_limited(governor.sent(3.9), now=3.95, wait=1.0)
-    assert governor.window == RateWindow(9, 2.5 + WINDOW_MARGIN)
+    assert governor.window == RateWindow(9, pytest.approx(2.55))
 
 
 def test_the_size_grows_after_a_whole_window_without_a_429_while_it_holds_the_fetch_back():
@@ -169,7 +185,7 @@ def test_a_429_right_after_growing_restores_the_size_and_growing_stops():
 def test_the_window_is_not_grown_while_the_fetch_sends_slower_than_it_allows():
     governor = limited_after(8, wait=1.0)
     for moment in (2.1, 3.0, 4.2, 5.0, 6.0):
-        governor.succeeded(governor.sent(moment))
+        governor.answered(governor.sent(moment), moment + LATENCY, got_through=True)
     assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
 
 
@@ -177,5 +193,5 @@ def test_after_many_sends_the_window_still_counts_the_latest_ones():
     governor = limited_after(10, wait=1.0)  # 10 per 2 s
     for second in range(3, 200, 3):
         burst(governor, 5, float(second))  # half the window every 3 s: it never grows
-    assert governor.ready_at() == pytest.approx(195 + 2 + WINDOW_MARGIN)
+    assert governor.ready_at() == pytest.approx(195 + LATENCY + 2 + WINDOW_MARGIN)
     assert governor.window == RateWindow(10, 2 + WINDOW_MARGIN)

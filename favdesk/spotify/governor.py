@@ -5,8 +5,10 @@ learned from the 429s. The first one ends a run of requests that got through: th
 the window's size, and the moment its `Retry-After` says the oldest of them frees its place
 bounds the window's length. `Retry-After` counts whole seconds, and so do rate-limit windows
 (Spotify's is 30 s): the length is taken as the whole number of seconds within that bound. From
-then on a request leaves only when fewer than that many were sent within that length, so the
-fetch runs just under the limit instead of into it.
+then on a request leaves only when fewer than that many are in the window, so the fetch runs
+just under the limit instead of into it. A request holds its place until a window's length
+after its answer came (Spotify counted it somewhere between its send and its answer), so no
+jitter in when Spotify saw which request can make the fetch run into the limit.
 
 Every 429 also pauses every request until its `Retry-After` has passed (one pause, however many
 requests it caught in flight); after a pause one request goes first, and the rest follow once it
@@ -57,6 +59,7 @@ class Governor:
         self._pause_began = -math.inf
         self._run_began = now
         self._sends: dict[int, float] = {}  # ticket -> moment, in sending order; no 429s
+        self._answers: dict[int, float] = {}  # ticket -> moment its answer came
         self._tickets = itertools.count()
         self._longest = math.inf  # the window's length is at most this
         self._whole = False  # the length was rounded down to whole seconds
@@ -85,9 +88,12 @@ class Governor:
         self._sends.pop(ticket, None)
         self._measure()
 
-    def succeeded(self, ticket: int) -> None:
-        """The first request through after a pause lets the others follow."""
-        if self._sends.get(ticket, -math.inf) >= self._run_began:
+    def answered(self, ticket: int, now: float, *, got_through: bool) -> None:
+        """Any answer but a 429 came at `now` (or the request failed on the way: it may have
+        counted). The first request through after a pause lets the others follow."""
+        if ticket in self._sends:
+            self._answers[ticket] = now
+        if got_through and self._sends.get(ticket, -math.inf) >= self._run_began:
             self.limit = self.cap
 
     def rate_limited(self, ticket: int, now: float, wait: float) -> bool:
@@ -99,7 +105,7 @@ class Governor:
         """
         sent_at = self._sends.pop(ticket, now)
         self._paused_until = max(self._paused_until, now + wait)
-        frees_by = sent_at + wait + WINDOW_MARGIN
+        frees_by = now + wait  # Spotify saw the request by the time it answered
         if sent_at < self._pause_began:
             self._measure(frees_by)
             return False
@@ -113,16 +119,18 @@ class Governor:
 
     def _learn(self, sent_at: float, now: float, frees_by: float) -> None:
         """What the 429 of a request sent at `sent_at` says about the window: Spotify would have
-        let it through by `frees_by` (its `Retry-After`, counted from the send)."""
+        let it through by `frees_by` (its `Retry-After`, counted from the answer)."""
         before = [moment for moment in self._sends.values() if moment < sent_at]
         window = self.window
         if window is None:
             self._measured = (self._run_began, now)
             self._measure(frees_by)
         elif not any(moment >= self._run_began for moment in before):
-            if before:
-                oldest = before[-min(window.requests, len(before))]
-                self._lengthen(window, sent_at - oldest, frees_by - oldest)
+            tickets = [ticket for ticket, moment in self._sends.items() if moment < sent_at]
+            if tickets:
+                oldest = tickets[-min(window.requests, len(tickets))]
+                held = sent_at - self._held_until(oldest)
+                self._lengthen(window, held, frees_by - self._sends[oldest])
         elif self._grown:  # the larger size was too large: the one before it was right
             self.window = RateWindow(self._before_growth, window.seconds)
             self._found, self._grown = True, False
@@ -152,7 +160,7 @@ class Governor:
 
     def _lengthen(self, window: RateWindow, held: float, longest: float) -> None:
         """The first request after a pause was refused: the window still held its oldest
-        request `held` seconds after it was sent, so it is longer than that."""
+        request `held` seconds after its answer came, so it is longer than that."""
         if self._whole:
             seconds = max(window.seconds, math.floor(held) + 1 + WINDOW_MARGIN)
         else:
@@ -161,11 +169,16 @@ class Governor:
         self.window = RateWindow(window.requests, seconds)
 
     def _window_frees_at(self) -> float:
-        """When the learned window next has room (0: it has room, or none was learned)."""
+        """When the learned window next has room (0: it has room, or none was learned; never,
+        until an answer comes, while the request whose place is next is still in flight)."""
         window = self.window
         if window is None or len(self._sends) < window.requests:
             return 0.0
-        return list(self._sends.values())[-window.requests] + window.seconds
+        return self._held_until(list(self._sends)[-window.requests]) + window.seconds
+
+    def _held_until(self, ticket: int) -> float:
+        """From when a request's place in the window counts down: its answer."""
+        return self._answers.get(ticket, math.inf)
 
     def _maybe_grow(self, now: float) -> None:
         """After a whole window without a 429, while the window is what holds the fetch back
@@ -173,7 +186,7 @@ class Governor:
         window = self.window
         if window is None or self._found or now < self._grow_at:
             return
-        inside = sum(moment > now - window.seconds for moment in self._sends.values())
+        inside = sum(self._held_until(ticket) > now - window.seconds for ticket in self._sends)
         if inside < window.requests - 1:
             return
         self._before_growth = window.requests
@@ -193,3 +206,4 @@ class Governor:
             if moment >= horizon:
                 return
             del self._sends[ticket]
+            self._answers.pop(ticket, None)

@@ -489,15 +489,22 @@ class _Fetch:
     ) -> Page | None:
         """A page, or None after scheduling a replay; raises when the fetch cannot go on."""
         response = outcome.response
+        if isinstance(outcome.error, HeldBack):  # never sent: again once the pause is over
+            self.governor.withdrawn(outcome.ticket)
+            self.stats.held_back += 1
+            heapq.heappush(waiting, (0.0, outcome.offset))
+            return None
+        page = _page(outcome) if response is not None and response.status_code == 200 else None
+        if response is None or response.status_code != 429:
+            read_at = outcome.sent_at + outcome.latency
+            self.governor.answered(outcome.ticket, read_at, got_through=page is not None)
         if outcome.error is not None:
             self.failed(outcome, attempts, waiting)
             return None
         assert response is not None
         status = response.status_code
         if status == 200:
-            page = _page(outcome)
             if page is not None:
-                self.governor.succeeded(outcome.ticket)
                 return page
             self.retry(outcome.offset, attempts, waiting, lambda: _unreadable(outcome))
             return None
@@ -514,16 +521,8 @@ class _Fetch:
     def failed(
         self, outcome: _Outcome, attempts: _Attempts, waiting: list[tuple[float, int]]
     ) -> None:
-        """Retry transport failures and timeouts; anything else (a token error) ends the fetch.
-
-        A request the gate held back was never sent: it goes again once the pause is over.
-        """
+        """Retry transport failures and timeouts; anything else (a token error) ends the fetch."""
         error = outcome.error
-        if isinstance(error, HeldBack):
-            self.governor.withdrawn(outcome.ticket)
-            self.stats.held_back += 1
-            heapq.heappush(waiting, (0.0, outcome.offset))
-            return
         if isinstance(error, httpx.TransportError):
             self.retry(outcome.offset, attempts, waiting, lambda: network_error(error))
             return
