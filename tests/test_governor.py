@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from favdesk.spotify.governor import (
+    GROW_AFTER,
     GROWTH,
     MIN_WINDOW_SAMPLE,
     WINDOW_MARGIN,
@@ -120,12 +121,24 @@ def test_a_request_held_back_at_the_gate_does_not_count_towards_the_size():
     assert governor.window.requests == 10
 
 
-def test_the_learned_window_holds_a_place_for_its_length_after_the_answer_came():
+def test_the_learned_window_holds_a_place_for_its_length_from_the_send():
     governor = limited_after(10, wait=1.0)  # 10 per 2 s, paused until t=2.05
-    tickets = burst(governor, 10, 2.1)
-    assert governor.ready_at() == pytest.approx(2.1 + LATENCY + 2 + WINDOW_MARGIN)
+    tickets = burst(governor, 10, 2.1)  # every round trip alike: Spotify saw each as sent
+    assert governor.ready_at() == pytest.approx(2.1 + 2 + WINDOW_MARGIN)
     governor.withdrawn(tickets[-1])  # never sent: its place is free, the first burst's too
     assert governor.ready_at() == pytest.approx(2.05)
+
+
+def test_a_place_is_held_longer_by_the_spread_of_round_trips_but_not_past_its_answer():
+    governor = limited_after(4, wait=1.0)  # 4 per 2 s
+    tickets = [governor.sent(2.1 + i * STEP) for i in range(4)]
+    governor.answered(tickets[0], 2.2, got_through=True)  # 0.1 s round trip
+    for ticket, answer in zip(tickets[1:], (2.16, 2.17, 2.18), strict=True):
+        governor.answered(ticket, answer, got_through=True)  # 0.05 s: a spread of 0.05 s
+    assert governor.ready_at() == pytest.approx(2.1 + 0.05 + 2 + WINDOW_MARGIN)
+    slow = governor.sent(4.2)
+    governor.answered(slow, 5.2, got_through=True)  # a spread of 0.95 s: answers bound it
+    assert governor.ready_at() == pytest.approx(2.16 + 2 + WINDOW_MARGIN)
 
 
 def test_a_place_held_by_a_request_in_flight_frees_only_after_its_answer():
@@ -134,7 +147,7 @@ def test_a_place_held_by_a_request_in_flight_frees_only_after_its_answer():
     burst(governor, 3, 2.2)
     assert governor.ready_at() == float("inf")
     governor.answered(first, 2.5, got_through=True)
-    assert governor.ready_at() == pytest.approx(2.5 + 2 + WINDOW_MARGIN)
+    assert governor.ready_at() == pytest.approx(2.1 + (0.4 - LATENCY) + 2 + WINDOW_MARGIN)
 
 
 def test_a_refused_first_request_after_a_pause_lengthens_the_window_by_whole_seconds():
@@ -163,29 +176,36 @@ def test_a_second_429_mid_run_shrinks_the_size():
     assert governor.window == RateWindow(9, pytest.approx(2.55))
 
 
-def test_the_size_grows_after_a_whole_window_without_a_429_while_it_holds_the_fetch_back():
+def full_windows(governor: Governor, count: int, size: int = 8) -> float:
+    """`count` windows of `size` sends, 2.1 s apart from t=2.1; when the next would start."""
+    for n in range(count):
+        burst(governor, size, 2.1 + 2.1 * n)
+    return 2.1 + 2.1 * count
+
+
+def test_the_size_grows_after_some_whole_windows_without_a_429_while_it_holds_the_fetch_back():
     governor = limited_after(8, wait=1.0)  # 8 per 2 s, paused until t=2.05
-    burst(governor, 8, 2.1)
+    later = full_windows(governor, GROW_AFTER)
     assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
-    burst(governor, 8, 4.2)  # a whole window after the pause, and filling the window
+    burst(governor, 8, later)  # GROW_AFTER whole windows after the pause, filling the window
     assert governor.window == RateWindow(8 + int(8 * GROWTH), 2 + WINDOW_MARGIN)
 
 
 def test_a_429_right_after_growing_restores_the_size_and_growing_stops():
     governor = limited_after(8, wait=1.0)
-    burst(governor, 8, 2.1)
-    burst(governor, 9, 4.2)  # grew to 10
-    governor.rate_limited(governor.sent(4.3), now=4.35, wait=2.0)
+    later = full_windows(governor, GROW_AFTER)
+    burst(governor, 9, later)  # grew to 10
+    governor.rate_limited(governor.sent(later + 0.1), now=later + 0.15, wait=2.0)
     assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
-    burst(governor, 8, 6.5)
-    burst(governor, 8, 8.6)
+    for n in range(GROW_AFTER + 2):
+        burst(governor, 8, later + 2.3 + 2.1 * n)
     assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
 
 
 def test_the_window_is_not_grown_while_the_fetch_sends_slower_than_it_allows():
     governor = limited_after(8, wait=1.0)
-    for moment in (2.1, 3.0, 4.2, 5.0, 6.0):
-        governor.answered(governor.sent(moment), moment + LATENCY, got_through=True)
+    for second in range(2, 20):
+        governor.answered(governor.sent(second + 0.1), second + 0.15, got_through=True)
     assert governor.window == RateWindow(8, 2 + WINDOW_MARGIN)
 
 
@@ -193,5 +213,5 @@ def test_after_many_sends_the_window_still_counts_the_latest_ones():
     governor = limited_after(10, wait=1.0)  # 10 per 2 s
     for second in range(3, 200, 3):
         burst(governor, 5, float(second))  # half the window every 3 s: it never grows
-    assert governor.ready_at() == pytest.approx(195 + LATENCY + 2 + WINDOW_MARGIN)
+    assert governor.ready_at() == pytest.approx(195 + 2 + WINDOW_MARGIN)
     assert governor.window == RateWindow(10, 2 + WINDOW_MARGIN)

@@ -6,18 +6,20 @@ the window's size, and the moment its `Retry-After` says the oldest of them free
 bounds the window's length. `Retry-After` counts whole seconds, and so do rate-limit windows
 (Spotify's is 30 s): the length is taken as the whole number of seconds within that bound. From
 then on a request leaves only when fewer than that many are in the window, so the fetch runs
-just under the limit instead of into it. A request holds its place until a window's length
-after its answer came (Spotify counted it somewhere between its send and its answer), so no
-jitter in when Spotify saw which request can make the fetch run into the limit.
+just under the limit instead of into it. Spotify counts a request somewhere between its send
+and its answer, at the same step of its way each time, so a request holds its place for a
+window's length from its send plus the spread of the round trips seen (how much that step can
+move), and never beyond its answer: no jitter in when Spotify saw which request makes the fetch
+run into the limit.
 
 Every 429 also pauses every request until its `Retry-After` has passed (one pause, however many
 requests it caught in flight); after a pause one request goes first, and the rest follow once it
 got through. A 429 for that first request means the pause ended before the window had room
 (`Retry-After` shorter than the window): the window is longer, by whole seconds. A 429 in the
 middle of a run means the window is not what was learned: first its length loses the rounding
-to whole seconds, then its size shrinks. The size grows a little after each whole window without
-a 429, until a 429 shows where it ends, so a size measured while another client shared the
-window does not stick.
+to whole seconds, then its size shrinks. The size grows a little after some whole windows
+without a 429, until a 429 shows where it ends, so a size measured while another client shared
+the window does not stick.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ from dataclasses import dataclass
 MIN_WINDOW_SAMPLE = 4
 #: Added to a learned length: Spotify's clock and ours see each request a little apart.
 WINDOW_MARGIN = 0.02
-#: After a whole window without a 429 the size grows by this share of itself (at least 1).
+#: After this many whole windows without a 429 the size grows by GROWTH of itself (at least
+#: 1): finding that it was right costs a 429 and a pause that outlasts the window by up to a
+#: second, worth it only when the fetch still has windows to go.
+GROW_AFTER = 4
 GROWTH = 0.25
 
 
@@ -60,6 +65,8 @@ class Governor:
         self._run_began = now
         self._sends: dict[int, float] = {}  # ticket -> moment, in sending order; no 429s
         self._answers: dict[int, float] = {}  # ticket -> moment its answer came
+        self._fastest = math.inf  # round trips seen, in seconds
+        self._slowest = 0.0
         self._tickets = itertools.count()
         self._longest = math.inf  # the window's length is at most this
         self._whole = False  # the length was rounded down to whole seconds
@@ -93,6 +100,8 @@ class Governor:
         counted). The first request through after a pause lets the others follow."""
         if ticket in self._sends:
             self._answers[ticket] = now
+            self._fastest = min(self._fastest, now - self._sends[ticket])
+            self._slowest = max(self._slowest, now - self._sends[ticket])
         if got_through and self._sends.get(ticket, -math.inf) >= self._run_began:
             self.limit = self.cap
 
@@ -114,7 +123,7 @@ class Governor:
         self._pause_began = now
         self._run_began = self._paused_until
         seconds = self.window.seconds if self.window is not None else math.inf
-        self._grow_at = self._paused_until + seconds
+        self._grow_at = self._paused_until + GROW_AFTER * seconds
         return True
 
     def _learn(self, sent_at: float, now: float, frees_by: float) -> None:
@@ -177,12 +186,17 @@ class Governor:
         return self._held_until(list(self._sends)[-window.requests]) + window.seconds
 
     def _held_until(self, ticket: int) -> float:
-        """From when a request's place in the window counts down: its answer."""
-        return self._answers.get(ticket, math.inf)
+        """From when a request's place in the window counts down at the latest: its send plus
+        the spread of round trips, or its answer if sooner (in flight: not known yet)."""
+        answer = self._answers.get(ticket)
+        if answer is None:
+            return math.inf
+        return min(answer, self._sends[ticket] + self._slowest - self._fastest)
 
     def _maybe_grow(self, now: float) -> None:
-        """After a whole window without a 429, while the window is what holds the fetch back
-        (this send fills it), try a slightly larger size, until a 429 finds where it ends."""
+        """After GROW_AFTER whole windows without a 429 (then after each one), while the window
+        is what holds the fetch back (this send fills it), try a slightly larger size, until a
+        429 finds where it ends."""
         window = self.window
         if window is None or self._found or now < self._grow_at:
             return
