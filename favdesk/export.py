@@ -3,7 +3,8 @@
 Exportify (https://github.com/watsonbox/exportify) is what people already open in spreadsheets
 and feed to other tools, so the header is its own. Several artists are joined with ",", as
 there. Every item gets a row: a null track keeps its `Added At` and empty fields, a local file
-its `spotify:local:` uri and the names it has; missing fields are empty cells.
+its `spotify:local:` uri and the names it has; missing fields are empty cells. A name that
+would start a spreadsheet formula is prefixed with `'` (the one change to what Spotify sent).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from favdesk.errors import FavdeskError
 from favdesk.snapshot import stored_items
 from favdesk.storage import Storage
 
+#: What spreadsheets read as the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
     "Track URI",
     "Track Name",
@@ -51,13 +54,13 @@ def row(item: Any) -> list[str]:
     added_by = _dict(item.get("added_by"))
     return [
         _cell(track.get("uri")),
-        _cell(track.get("name")),
+        _text(track.get("name")),
         _joined(track.get("artists"), "uri"),
-        _joined(track.get("artists"), "name"),
+        _text(_joined(track.get("artists"), "name")),
         _cell(album.get("uri")),
-        _cell(album.get("name")),
+        _text(album.get("name")),
         _joined(album.get("artists"), "uri"),
-        _joined(album.get("artists"), "name"),
+        _text(_joined(album.get("artists"), "name")),
         _cell(album.get("release_date")),
         _cell(image.get("url")),
         _cell(track.get("disc_number")),
@@ -114,6 +117,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _text(value: Any) -> str:
+    """A name as a spreadsheet shows it, never as a formula: a name that starts like one
+    (`=HYPERLINK(...)`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`."""
+    text = _cell(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _joined(objects: Any, field: str) -> str:

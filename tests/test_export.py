@@ -87,6 +87,23 @@ def test_the_columns_are_exportifys_and_every_field_lands_in_its_own(storage):
     }
 
 
+def test_a_name_that_starts_like_a_formula_stays_text_in_a_spreadsheet(storage):
+    hostile = {
+        **SONG,
+        "track": {
+            **SONG["track"],
+            "name": '=HYPERLINK("http://evil.example","click")',
+            "artists": [{"uri": "spotify:artist:a", "name": "@SUM(1+1)"}],
+            "album": {**SONG["track"]["album"], "name": "-2+3"},
+        },
+    }
+    put(storage, DAY, [hostile])
+    (row,) = exported(storage)
+    assert row["Track Name"] == '\'=HYPERLINK("http://evil.example","click")'
+    assert (row["Artist Name(s)"], row["Album Name"]) == ("'@SUM(1+1)", "'-2+3")
+    assert row["Track URI"] == "spotify:track:abc"  # identifiers are never touched
+
+
 def test_local_files_and_null_tracks_keep_their_row(storage):
     put(storage, DAY, [NULL, LOCAL, "not even an object"])
     null, local, garbage = exported(storage)
