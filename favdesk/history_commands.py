@@ -105,7 +105,13 @@ def track_line(track: Track) -> str:
     if track.album:
         parts.append(track.album)
     local = " [local file]" if track.kind is TrackKind.LOCAL else ""
-    return f"{' - '.join(parts)}{local} {added}"
+    return printable(f"{' - '.join(parts)}{local} {added}")
+
+
+def printable(text: str) -> str:
+    """Names as a terminal shows them, never as commands to it: control characters (escape
+    sequences, carriage returns) become their \\x escapes."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _songs(count: int | None) -> str:

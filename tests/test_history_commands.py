@@ -218,3 +218,22 @@ def test_worker_schedule_runs_the_automatic_backup_and_says_what_changed(
 def test_worker_schedule_needs_a_worker_that_keeps_running(capsys):
     code, _out, err = run(capsys, "worker", "--schedule", "--burst")
     assert code == 1 and "leave out --burst" in err
+
+
+def test_a_song_named_with_terminal_escapes_is_printed_as_text_not_obeyed():
+    from favdesk.history_commands import track_line
+    from favdesk.snapshot import Track, TrackKind
+
+    hostile = Track(
+        identity="spotify:track:x",
+        kind=TrackKind.TRACK,
+        name="\x1b]0;owned\x07Song\r",
+        artists=("\u202eArtist",),
+        album="Album 🎵",
+        added_at="2026-05-03T00:00:00Z",
+        duration_ms=1,
+        uri="spotify:track:x",
+    )
+    line = track_line(hostile)
+    assert line.isprintable()
+    assert line == "\\x1b]0;owned\\x07Song\\r - \\u202eArtist - Album 🎵 (added 2026-05-03)"
