@@ -2,9 +2,10 @@
 
 Hosted Redis (Upstash) bills per command. Each figure is an `INFO commandstats` delta on a
 private redis-server (the meter's own INFO subtracted): per enqueue, per job, per dashboard
-refresh, per import of a real library from the Spotify stand-in, and per hour while idle (the
+refresh, per import of a real library from the Spotify stand-in, per hour while idle (the
 window open), hidden, paused or waiting for other apps' jobs, beside a stock `rq worker` idle
-and suspended (`rq suspend`).
+and suspended (`rq suspend`); and what steering every worker costs (the queue's pause, the
+Workers list, a remote stop) with the client-side meter checked against the server's count.
 
     .venv/bin/python -m benchmarks.redis_commands [--window S] [--songs N] [--blocking-minutes M]
 
@@ -33,9 +34,10 @@ from rq import Queue
 from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
 
 from benchmarks.table import Row, Section, print_rows
-from favdesk import keys, queue, queue_status, recovery, redisconn
+from favdesk import fleet, keys, queue, queue_status, recovery, redisconn
 from favdesk.embedded_redis import EmbeddedRedis
 from favdesk.gui.poller import IDLE_INTERVAL
+from favdesk.meter import CommandMeter as ClientMeter
 from favdesk.rq_worker import EmbeddedWorker
 from favdesk.runtime import Runtime
 from favdesk.sandbox.memkeyring import MemoryKeyring
@@ -250,6 +252,61 @@ def per_hour(
     yield from stock_worker(url, meter, window)
 
 
+def steering(url: str, meter: CommandMeter, window: float) -> Iterator[Row]:
+    """The queue's pause for every favdesk worker, the Workers list, a remote stop; the app's
+    client-side meter beside the server's count of the same commands."""
+    counted = ClientMeter()
+    app = redisconn.connect(url, counter=counted)
+    app.ping()
+    waiter = Waiter()
+    blocking = WorkerController(
+        lambda: redisconn.connect(url, for_worker=True), listener=waiter, wait_for_other_jobs=True
+    )
+    blocking.start()
+    wait_until_blocked(app)
+    burst = WorkerController(lambda: redisconn.connect(url, for_worker=True))
+    burst.start()
+    burst.join(30)
+    yield row("pause_queue (SET + PUBLISH, 1 round trip)", measure(meter, lambda: pause(app)))
+    waiter.wait(lambda: waiter.state is WorkerState.QUEUE_PAUSED)
+    time.sleep(3)  # the wake-up of the blocked pop, then the check that it is gone
+    yield row("a waiting worker hearing the pause (wake-up job)", meter.delta(), "(once)")
+    kicked = measure(meter, lambda: (burst.kick(), time.sleep(1)))
+    yield row("an idle app worker starting to wait out the pause", kicked, "(once)")
+    paused = per_minute(meter, window)
+    yield row(
+        "both paused, per hour", 60 * paused, f"(derived: {paused:.2f}/min [{window:g} s])", 0
+    )
+    yield row("Workers list, 2 workers (2 round trips)", measure(meter, lambda: read(app)))
+    resumed = measure(meter, lambda: (queue.resume_queue(app), time.sleep(1)))
+    yield row("resume_queue, both workers back to work", resumed, "(queue empty)")
+    name = blocking.worker_name or ""
+    yield row(
+        "stop a worker (RQ's shutdown) until it is gone",
+        measure(meter, lambda: (fleet.stop_worker(app, name), blocking.join(30))),
+    )
+    burst.stop(timeout=30)
+    sent = counted.total
+    server = measure(meter, lambda: (pause(app), read(app), queue.resume_queue(app), poll(app)))
+    yield row(
+        "the app's meter (client side) for pause, list, resume, refresh",
+        float(counted.total - sent),
+        f"(the server counted {sum(server.values())}; no worker running)",
+    )
+
+
+def pause(app: redis.Redis) -> None:
+    queue.pause_queue(app, "benchmark")
+
+
+def read(app: redis.Redis) -> None:
+    fleet.read_fleet(app)
+
+
+def poll(app: redis.Redis) -> None:
+    queue_status.queue_snapshot(app, [USER])
+
+
 def stock_worker(url: str, meter: CommandMeter, window: float) -> Iterator[Row]:
     """`rq worker` as RQ ships it, on favdesk's queue: idle (blocking), then `rq suspend`ed.
 
@@ -324,6 +381,7 @@ def rows(
         yield from heartbeat_cost(server.url, meter)
         yield from per_import(server.url, meter, songs)
         yield from per_hour(server.url, meter, window, blocking_minutes, sum(refresh.values()))
+        yield from steering(server.url, meter, window)
 
 
 def main() -> None:

@@ -27,6 +27,11 @@ HANDLERS = {
     "status": "favdesk.commands:status",
     "files": "favdesk.commands:files",
     "worker": "favdesk.commands:worker",
+    "pause": "favdesk.fleet_commands:pause",
+    "resume": "favdesk.fleet_commands:resume",
+    "workers": "favdesk.fleet_commands:workers",
+    "cancel": "favdesk.fleet_commands:cancel",
+    "stop-worker": "favdesk.fleet_commands:stop_worker",
     "history": "favdesk.history_commands:history",
     "diff": "favdesk.history_commands:diff",
     "export": "favdesk.history_commands:export",
@@ -89,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the automatic backups of the accounts linked here",
     )  # fmt: skip
 
+    add_fleet_commands(commands)
+
     history = commands.add_parser("history", help="every snapshot, with songs, size and change")
     history.add_argument("--json", action="store_true", help="machine-readable output")
     history.add_argument("--user", metavar="ID", help="the user id (default: the linked account)")
@@ -119,6 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="the whole flow against built-in stand-ins, no accounts")
     return parser
+
+
+def add_fleet_commands(commands: Any) -> None:
+    """`pause`, `resume`, `workers`, `cancel`, `stop-worker`: every worker on the Redis."""
+    pause = commands.add_parser("pause", help="pause the queue for every favdesk worker")
+    pause.add_argument(
+        "--cancel", action="store_true",
+        help="cancel running imports between pages (re-queued) instead of letting them finish",
+    )  # fmt: skip
+    commands.add_parser("resume", help="resume the queue for every favdesk worker")
+    workers = commands.add_parser("workers", help="every worker on this Redis")
+    workers.add_argument("--json", action="store_true", help="machine-readable output")
+    workers.add_argument(
+        "--clean", action="store_true", help="remove the registrations whose heartbeat expired"
+    )
+    cancel = commands.add_parser("cancel", help="cancel a running job between pages")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    stop = commands.add_parser("stop-worker", help="stop a worker after its current job")
+    stop.add_argument("name", metavar="NAME", help="as `favdesk workers` lists it")
 
 
 Handler = Callable[[argparse.Namespace, Any], int]

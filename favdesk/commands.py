@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from favdesk.errors import FavdeskError
+from favdesk.meter import CommandUsage
 from favdesk.progress import amount
 from favdesk.queue_status import JobInfo, import_state
 from favdesk.runtime import Runtime, StatusSnapshot
@@ -122,7 +123,7 @@ def progress_line(progress: Any) -> str | None:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     """`favdesk status [--json]`: Redis, queue depth by state, each user's sync, recent jobs."""
     with Runtime(settings) as runtime:
-        snapshot = runtime.status()
+        snapshot = runtime.status(server_total=True)
         names = {a.user_id: a.display_name for a in runtime.accounts.list()}
     if args.json:
         print(json.dumps(to_jsonable(snapshot), indent=2))
@@ -140,6 +141,14 @@ def print_status(snapshot: StatusSnapshot, names: dict[str, str]) -> None:
         return
     counts = ", ".join(f"{name} {count}" for name, count in snapshot.counts.items())
     print(f"Queue spotify-ingest: {counts}")
+    if snapshot.queue_paused is not None:
+        from favdesk.fleet_commands import pause_line
+
+        print(pause_line(snapshot.queue_paused))
+    if snapshot.commands is not None:
+        print(commands_line(snapshot.commands))
+    if snapshot.server_commands is not None:
+        print(f"Redis's own count: {snapshot.server_commands:,} commands since it started")
     for user_id, sync_status in snapshot.syncs.items():
         progress = progress_line(snapshot.progress.get(user_id))
         extra = f" ({progress})" if progress and sync_status.state is SyncState.SYNCING else ""
@@ -155,6 +164,16 @@ def print_status(snapshot: StatusSnapshot, names: dict[str, str]) -> None:
             f"  {job.id}  {job.state.value:<9} {when:%Y-%m-%d %H:%M} {duration:>8} {tracks}"
             f"{'  ' + job.error if job.error else ''}"
         )
+
+
+def commands_line(usage: CommandUsage) -> str:
+    """favdesk's Redis commands on this machine, and a month of them against the quota."""
+    machine = usage.machine
+    return (
+        f"Redis commands from favdesk on this machine: {machine.last_minute:,} in the last "
+        f"minute, {machine.last_hour:,} in the last hour; a month at this rate: "
+        f"{usage.month_projection:,} ({usage.quota_share:.0%} of {usage.quota:,})"
+    )
 
 
 def files(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from rq.registry import (
     StartedJobRegistry,
 )
 from rq.worker import Worker
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 QUEUE_NAME = "spotify-ingest"
 QUEUE_KEY = Queue.redis_queue_namespace_prefix + QUEUE_NAME
@@ -29,6 +30,13 @@ REGISTRY_KEYS = {
 }
 #: Users whose import must run again at a time (score: epoch seconds), e.g. after a long 429.
 RETRY_KEY = "fav:retry"
+#: Set while the queue is paused for every favdesk worker; its value says since when and by whom.
+QUEUE_PAUSED_KEY = "fav:queue:paused"
+#: Pause and resume notices for favdesk's workers: waiting on a subscription sends nothing.
+QUEUE_CONTROL_CHANNEL = "fav:queue:control"
+#: RQ's sets of the live workers' keys: every worker on this Redis, and the queue's own.
+WORKERS_KEY = Worker.redis_workers_keys
+QUEUE_WORKERS_KEY = WORKERS_BY_QUEUE_KEY % QUEUE_NAME
 
 
 def sync_key(user_id: str) -> str:

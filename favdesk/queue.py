@@ -6,20 +6,24 @@ bills each command.
 
 from __future__ import annotations
 
+import json
+import socket
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
 from rq import Queue
+from rq.command import send_command
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
 from favdesk import retries
 from favdesk.errors import QueueError
-from favdesk.keys import QUEUE_NAME, job_key
+from favdesk.keys import QUEUE_CONTROL_CHANNEL, QUEUE_NAME, QUEUE_PAUSED_KEY, job_key
 from favdesk.redisconn import redis_call
 
 # Replies arrive as bytes: `connect()` never decodes them (RQ needs bytes). redis-py's types say
@@ -42,6 +46,10 @@ ACTIVE_STATES = frozenset(
     }
 )
 ID_SAFE = frozenset(string.ascii_letters + string.digits + "-")
+#: The notices on `QUEUE_CONTROL_CHANNEL`.
+PAUSE, PAUSE_AND_CANCEL, RESUME = "pause", "pause-cancel", "resume"
+#: RQ's command to the worker running a job (favdesk's workers cancel it between pages).
+STOP_JOB = "stop-job"
 
 
 # --- job ids -----------------------------------------------------------------------------------
@@ -185,3 +193,84 @@ def delete_job(conn: redis.Redis, job_id: str) -> None:
     job.delete()
     if user_id is not None:  # a deleted import must not come back through its retry
         retries.cancel_retry(conn, user_id)
+
+
+@redis_call
+def cancel_job(conn: redis.Redis, job_id: str) -> str:
+    """Ask the worker running a job to cancel it; the worker's name.
+
+    A favdesk worker stops the import between pages (it fails as cancelled and keeps its
+    pages, so the next sync resumes it); a stock RQ worker kills the job (RQ's stop-job). One
+    HMGET and one PUBLISH.
+    """
+    raw_status, raw_worker = cast(
+        list[bytes | None], conn.hmget(job_key(job_id), ["status", "worker_name"])
+    )
+    if raw_status is None:
+        raise QueueError(f"Job {job_id} no longer exists")
+    if JobStatus(raw_status.decode()) is not JobStatus.STARTED or not raw_worker:
+        raise QueueError(f"Job {job_id} is not running, so there is nothing to cancel")
+    worker = raw_worker.decode()
+    send_command(conn, worker, STOP_JOB, job_id=job_id)
+    return worker
+
+
+# --- pausing the queue for every favdesk worker ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueuePause:
+    """The queue is paused for every favdesk worker: since when, and by whom."""
+
+    since: datetime | None
+    by: str
+
+    def encode(self) -> str:
+        since = self.since.isoformat() if self.since else None
+        return json.dumps({"since": since, "by": self.by})
+
+    @classmethod
+    def parse(cls, raw: bytes | None) -> QueuePause | None:
+        """The key's value; anything set there (another tool's `1`) still means paused."""
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+            return cls(datetime.fromisoformat(value["since"]), str(value["by"]))
+        except (ValueError, TypeError, KeyError):
+            return cls(None, "another program")
+
+
+def pauser(program: str) -> str:
+    """Who pauses, for the people reading it: `favdesk app on laptop`."""
+    return f"{program} on {socket.gethostname()}"
+
+
+@redis_call
+def pause_queue(conn: redis.Redis, by: str, *, cancel_running: bool = False) -> QueuePause:
+    """Pause the queue for every favdesk worker: each finishes the job it runs (or, with
+    `cancel_running`, cancels it between pages and re-queues it) and takes none until
+    `resume_queue`. A worker that was away reads the key when it reconnects. SET + PUBLISH in
+    one round trip; stock RQ workers do not hear it."""
+    pause = QueuePause(datetime.now(UTC), by)
+    pipe = conn.pipeline(transaction=False)
+    pipe.set(QUEUE_PAUSED_KEY, pause.encode())
+    pipe.publish(QUEUE_CONTROL_CHANNEL, PAUSE_AND_CANCEL if cancel_running else PAUSE)
+    pipe.execute()
+    return pause
+
+
+@redis_call
+def resume_queue(conn: redis.Redis) -> bool:
+    """Resume the queue: paused favdesk workers take jobs again at once. Whether it was paused."""
+    pipe = conn.pipeline(transaction=False)
+    pipe.delete(QUEUE_PAUSED_KEY)
+    pipe.publish(QUEUE_CONTROL_CHANNEL, RESUME)
+    deleted, _receivers = pipe.execute()
+    return bool(deleted)
+
+
+@redis_call
+def queue_pause(conn: redis.Redis) -> QueuePause | None:
+    """Whether the queue is paused (one GET)."""
+    return QueuePause.parse(cast(bytes | None, conn.get(QUEUE_PAUSED_KEY)))

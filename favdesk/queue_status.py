@@ -15,8 +15,15 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from favdesk.keys import QUEUE_KEY, REGISTRY_KEYS, job_key, progress_key, sync_key
-from favdesk.queue import job_user_id
+from favdesk.keys import (
+    QUEUE_KEY,
+    QUEUE_PAUSED_KEY,
+    REGISTRY_KEYS,
+    job_key,
+    progress_key,
+    sync_key,
+)
+from favdesk.queue import QueuePause, job_user_id
 from favdesk.redisconn import redis_call
 from favdesk.sync_status import Progress, SyncStatus
 
@@ -39,29 +46,34 @@ class QueueSnapshot:
     deferred: int
     scheduled: int
     users: dict[str, UserStatus]
+    #: The queue is paused for every favdesk worker (None: it is not).
+    paused: QueuePause | None = None
 
 
 @redis_call
 def queue_snapshot(conn: redis.Redis, user_ids: Iterable[str] = ()) -> QueueSnapshot:
-    """One `pipeline(transaction=False)`: LLEN, 5 x ZCARD, then GET + HGETALL per user."""
+    """One `pipeline(transaction=False)`: LLEN, 5 x ZCARD, GET of the pause, then GET +
+    HGETALL per user."""
     users = list(dict.fromkeys(user_ids))
     pipe = conn.pipeline(transaction=False)
     pipe.llen(QUEUE_KEY)
     for key in REGISTRY_KEYS.values():
         pipe.zcard(key)
+    pipe.get(QUEUE_PAUSED_KEY)
     for user_id in users:
         pipe.get(sync_key(user_id))
         pipe.hgetall(progress_key(user_id))
     replies = pipe.execute()
     counts = dict(zip(["queued", *REGISTRY_KEYS], replies[:6], strict=True))
-    per_user = replies[6:]
+    paused = QueuePause.parse(replies[6])
+    per_user = replies[7:]
     statuses = {
         user_id: UserStatus(
             user_id, SyncStatus.parse(per_user[2 * i]), Progress.parse(per_user[2 * i + 1])
         )
         for i, user_id in enumerate(users)
     }
-    return QueueSnapshot(**counts, users=statuses)
+    return QueueSnapshot(**counts, users=statuses, paused=paused)
 
 
 @dataclass(frozen=True)

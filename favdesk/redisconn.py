@@ -1,24 +1,32 @@
 """Redis clients for favdesk: one place that builds them, describes them and maps their errors.
 
 Hosted Redis (Upstash) bills every command, so the clients send nothing on their own: no
-health-check PINGs (TCP keepalive is on instead). The app's client fails fast so a dashboard
-can say "unreachable" within seconds; the worker's client keeps redis-py's longer retry.
+health-check PINGs (TCP keepalive is on instead), and each counts the commands it writes
+(`meter.py`). The app's client fails fast so a dashboard can say "unreachable" within
+seconds; the worker's client keeps redis-py's longer retry.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.connection import SSLConnection, UnixDomainSocketConnection
+from redis.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.retry import Retry
 
+from favdesk import meter
 from favdesk.errors import RedisUnavailable
 from favdesk.secret import Secret
 
@@ -32,12 +40,61 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def connect(url: str | Secret, *, for_worker: bool = False) -> redis.Redis:
+class _Counting(AbstractConnection):
+    """Counts each command it writes into a meter: one per `send_command`, one per command of
+    a pipeline (`pack_commands`, MULTI and EXEC included). Commands a Lua script runs are not
+    seen here (the script is one command); the server's INFO counts them too."""
+
+    def __init__(self, *args: Any, meter: meter.CommandMeter, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meter = meter
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        self.meter.add()
+        super().send_command(*args, **kwargs)
+
+    def pack_commands(self, commands: Any) -> Any:
+        commands = list(commands)
+        self.meter.add(len(commands))
+        return super().pack_commands(commands)
+
+
+class CountingConnection(_Counting, Connection):
+    pass
+
+
+class CountingSSLConnection(_Counting, SSLConnection):
+    pass
+
+
+class CountingUnixConnection(_Counting, UnixDomainSocketConnection):
+    pass
+
+
+#: No CLIENT SETINFO pair on each new connection: two billed requests that only tell Redis the
+#: library's name and version (Redis before 7.2 rejects them anyway). redis-py 8.1 replaced
+#: `lib_name`/`lib_version` with `driver_info` (None turns it off).
+NO_CLIENT_SETINFO: dict[str, None] = (
+    {"driver_info": None}
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters
+    else {"lib_name": None, "lib_version": None}
+)
+
+COUNTING_CLASSES = {
+    "redis": CountingConnection,
+    "rediss": CountingSSLConnection,
+    "unix": CountingUnixConnection,
+}
+
+
+def connect(
+    url: str | Secret, *, for_worker: bool = False, counter: meter.CommandMeter | None = None
+) -> redis.Redis:
     """A new client (own connection pool) for a redis://, rediss:// (TLS, verified) or unix:// URL.
 
     `for_worker` keeps redis-py's default retry policy (10 retries) for the long-lived worker;
     RQ raises that client's socket timeout to fit its blocking pop, which is why the worker
-    always gets a client of its own.
+    always gets a client of its own. Its commands count into `counter` (the process's meter).
     """
     raw = url.reveal() if isinstance(url, Secret) else url
     scheme = urlsplit(raw).scheme
@@ -46,10 +103,13 @@ def connect(url: str | Secret, *, for_worker: bool = False) -> redis.Redis:
             f"Unsupported Redis URL scheme {scheme!r}: use redis://, rediss:// or unix://"
         )
     options: dict[str, object] = {
+        "connection_class": COUNTING_CLASSES[scheme],
+        "meter": counter or meter.PROCESS,
         "decode_responses": False,
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": SOCKET_TIMEOUT,
         "health_check_interval": 0,
+        **NO_CLIENT_SETINFO,
     }
     if not for_worker:
         options["retry"] = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), APP_RETRIES)
@@ -157,3 +217,9 @@ def server_info(conn: redis.Redis) -> ServerInfo:
     """The version, from one `INFO server`."""
     info = conn.info("server")
     return ServerInfo(version=str(info.get("redis_version", "unknown")))
+
+
+@redis_call
+def server_commands(conn: redis.Redis) -> int:
+    """Commands the server processed since it started, from all its clients (one `INFO stats`)."""
+    return int(conn.info("stats").get("total_commands_processed", 0))

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +21,14 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError, StopRequested
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.timeouts import JobTimeoutException, TimerDeathPenalty
-from rq.worker import SimpleWorker
+from rq.worker import SimpleWorker, WorkerStatus
 
+from favdesk import fleet
 from favdesk.errors import FavdeskError
 from favdesk.job_context import JobContext, running_with
-from favdesk.keys import QUEUE_NAME, REGISTRY_KEYS
+from favdesk.keys import QUEUE_CONTROL_CHANNEL, QUEUE_NAME, QUEUE_PAUSED_KEY, REGISTRY_KEYS
 from favdesk.progress import counts_bytes
-from favdesk.queue import ingest_queue, job_user_id
+from favdesk.queue import PAUSE, PAUSE_AND_CANCEL, RESUME, STOP_JOB, ingest_queue, job_user_id
 from favdesk.recovery import recover_abandoned_jobs
 from favdesk.services import Services
 from favdesk.worker_events import WorkerListener, WorkerState
@@ -39,6 +40,10 @@ HEARTBEAT_INTERVAL = 60
 #: How long past a missed heartbeat a running job still counts as alive (a busy machine).
 HEARTBEAT_GRACE = 60
 TAKEN_OVER = "another worker took this job over while this one was away: its run is dropped"
+#: A worker waiting out a queue pause renews its registration this often (seconds) and sends
+#: nothing else: about 0.07 commands a minute.
+PAUSED_HEARTBEAT = 1800
+CANCELLED_REMOTELY = "cancelled from a dashboard or `favdesk cancel`"
 
 
 def wake_up() -> None:
@@ -61,10 +66,17 @@ class _Run:
     job_id: str
     user_id: str | None
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: A cancelled job goes back to the queue (a stop or a queue pause), unless a person
+    #: cancelled the job itself.
+    requeue: bool = True
     fetched: int | None = None
     error: str | None = None
     #: Another worker took the job over while this one slept: its outcome is not recorded.
     taken_over: bool = False
+
+
+class _QueuePaused(Exception):
+    """Raised at the top of RQ's dequeue loop: the queue was paused while the worker waited."""
 
 
 class EmbeddedWorker(SimpleWorker):
@@ -72,8 +84,10 @@ class EmbeddedWorker(SimpleWorker):
 
     Overrides: no signal handlers (`signal.signal()` raises off the main thread); the
     `TimerDeathPenalty` (SIGALRM is main-thread only); a `shutdown` command sets the stop flag
-    instead of SIGINT-ing the whole process; heartbeats on a side thread while a job runs so
-    a worker that died is noticed in minutes, not after the job timeout.
+    instead of SIGINT-ing the whole process, and `stop-job` cancels the job between pages
+    instead of killing a work horse; heartbeats on a side thread while a job runs so a worker
+    that died is noticed in minutes, not after the job timeout. It honours favdesk's queue
+    pause between jobs, waiting for the resume on its command subscription (no command).
     """
 
     death_penalty_class = TimerDeathPenalty
@@ -86,13 +100,21 @@ class EmbeddedWorker(SimpleWorker):
         connection: redis.Redis,
         listener: WorkerListener | None = None,
         services: Services | None = None,
+        kind: str = fleet.APP,
+        wait_when_paused: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("job_monitoring_interval", HEARTBEAT_INTERVAL)
+        kwargs.setdefault("name", fleet.worker_name(kind))
         super().__init__(list(queues), connection=connection, **kwargs)
         self.listener = listener or WorkerListener()
         self.services = services
+        #: While the queue is paused: wait for the resume (False: end the burst instead).
+        self.wait_when_paused = wait_when_paused
         self._gate = threading.Lock()
+        #: Notified when the queue's pause or the stop flag changes.
+        self._changed = threading.Condition(self._gate)
+        self._queue_paused = False
         self._dequeue_pending = False
         self._blocking = False
         self._run: _Run | None = None
@@ -113,12 +135,23 @@ class EmbeddedWorker(SimpleWorker):
     def stop_requested(self) -> bool:
         return self._stop_requested
 
+    @property
+    def queue_paused(self) -> bool:
+        """The queue is paused for every favdesk worker, as this one last heard."""
+        return self._queue_paused
+
     def _install_signal_handlers(self) -> None:
         """No-op: favdesk stops its workers with flags (see `request_stop_soon`)."""
 
     def handle_payload(self, message: dict[str, Any]) -> None:
-        """`rq shutdown`-style commands set the flag; RQ's handler would SIGINT the process."""
-        if parse_payload(message).get("command") != "shutdown":
+        """`rq shutdown`-style commands set the flag; RQ's handler would SIGINT the process.
+        `stop-job` cancels the job between pages (RQ's would kill a work horse)."""
+        payload = parse_payload(message)
+        command = payload.get("command")
+        if command == STOP_JOB:
+            self.cancel_job(str(payload.get("job_id")))
+            return
+        if command != "shutdown":
             super().handle_payload(message)
             return
         self.shutdown_commanded = True
@@ -126,16 +159,52 @@ class EmbeddedWorker(SimpleWorker):
             enqueue_wake_up(self.connection, self)
 
     def subscribe(self) -> None:
-        """Listen for RQ commands (`rq shutdown`, ...) on favdesk's own listener thread.
+        """Listen for RQ commands (`rq shutdown`, ...) and favdesk's queue pause on favdesk's
+        own listener thread, then read the pause (a notice from now on is heard).
 
         RQ's uses redis-py's `PubSubWorkerThread`, whose `stop()` waits out a 60 s read since
         redis-py 8.2: every burst and every quit would hang that long.
         """
         self.pubsub = self.connection.pubsub()
-        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        listener = _CommandListener(self.pubsub, self.name)
+        self.pubsub.subscribe(
+            **{
+                self.pubsub_channel_name: self.handle_payload,
+                QUEUE_CONTROL_CHANNEL: self._on_queue_notice,
+            }
+        )
+        listener = _CommandListener(self.pubsub, self.name, on_resubscribed=self._reread_pause)
         listener.start()
         self.pubsub_thread = listener  # type: ignore[assignment]  # RQ types it as None
+        self.read_queue_pause()
+
+    def read_queue_pause(self) -> None:
+        """Whether the queue is paused, from its key (one EXISTS)."""
+        self._set_queue_paused(bool(self.connection.exists(QUEUE_PAUSED_KEY)))
+
+    def _reread_pause(self) -> None:
+        """Back from a lost connection: a pause or resume may have been missed meanwhile."""
+        try:
+            self.read_queue_pause()
+        except redis.RedisError as error:
+            logger.warning("could not read the queue's pause: %s", type(error).__name__)
+
+    def _on_queue_notice(self, message: dict[str, Any]) -> None:
+        data = message.get("data")
+        notice = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        if notice in (PAUSE, PAUSE_AND_CANCEL):
+            self._set_queue_paused(True)
+            if notice == PAUSE_AND_CANCEL:
+                self.cancel_current()
+        elif notice == RESUME:
+            self._set_queue_paused(False)
+
+    def _set_queue_paused(self, paused: bool) -> None:
+        with self._gate:
+            changed = paused != self._queue_paused
+            self._queue_paused = paused
+            self._changed.notify_all()
+        if changed:
+            self._notify("on_queue_paused", paused)
 
     def unsubscribe(self) -> None:
         if self.pubsub_thread is None or self.pubsub is None:
@@ -166,6 +235,7 @@ class EmbeddedWorker(SimpleWorker):
         """Stop after the current job; True when blocked, so the caller must wake it up."""
         with self._gate:
             self._stop_requested = True
+            self._changed.notify_all()
             return self._blocking
 
     def allow_work(self) -> None:
@@ -179,6 +249,19 @@ class EmbeddedWorker(SimpleWorker):
         if run is None:
             return False
         run.cancel.set()
+        return True
+
+    def cancel_job(self, job_id: str) -> bool:
+        """A person cancelled this job (RQ's `stop-job`): it stops between pages and ends as
+        cancelled, not re-queued; False when this worker does not run it."""
+        with self._gate:
+            run = self._run
+        if run is None or run.job_id != job_id:
+            self._notify("on_log", f"[{QUEUE_NAME}] not running {job_id}: cancel ignored")
+            return False
+        run.requeue = False
+        run.cancel.set()
+        self._notify("on_log", f"[{QUEUE_NAME}] {job_id}: {CANCELLED_REMOTELY}")
         return True
 
     # RQ hooks, in the order a work loop calls them
@@ -198,17 +281,64 @@ class EmbeddedWorker(SimpleWorker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Any] | None:
+        """Take the next job, but none while the queue is paused: wait out the pause first."""
+        while self._wait_out_queue_pause():
+            with self._gate:
+                if self._stop_requested:
+                    return None
+                if self._queue_paused:
+                    continue
+                self._dequeue_pending = True
+                self._blocking = timeout is not None
+            state = WorkerState.WAITING if timeout is not None else WorkerState.IDLE
+            self._notify("on_state", state)
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except _QueuePaused:
+                continue
+            finally:
+                with self._gate:
+                    self._dequeue_pending = self._blocking = False
+        return None
+
+    def _wait_out_queue_pause(self) -> bool:
+        """While the queue is paused, wait for the resume notice (Redis hears nothing but a
+        heartbeat every `PAUSED_HEARTBEAT` s); False when the worker should stop instead."""
         with self._gate:
             if self._stop_requested:
-                return None
-            self._dequeue_pending = True
-            self._blocking = timeout is not None
-        self._notify("on_state", WorkerState.WAITING if timeout is not None else WorkerState.IDLE)
-        try:
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        finally:
+                return False
+            if not self._queue_paused:
+                return True
+            wait = self.wait_when_paused
+        if not wait:
+            self._log_pause("the queue is paused: the burst ends")
+            return False
+        self._renew_while_paused(state=True)
+        self._notify("on_state", WorkerState.QUEUE_PAUSED)
+        self._log_pause("the queue is paused: waiting for it to resume")
+        while True:
             with self._gate:
-                self._dequeue_pending = self._blocking = False
+                if self._stop_requested or not self._queue_paused:
+                    stopped = self._stop_requested
+                    break
+                woken = self._changed.wait(PAUSED_HEARTBEAT)
+            if not woken:
+                self._renew_while_paused()
+        if not stopped:
+            self._log_pause("the queue resumed")
+        return not stopped
+
+    def _renew_while_paused(self, state: bool = False) -> None:
+        """Keep the registration alive through the pause; the Workers view shows `suspended`."""
+        try:
+            if state:
+                self.set_state(WorkerStatus.SUSPENDED)
+            self.heartbeat(PAUSED_HEARTBEAT + HEARTBEAT_GRACE)
+        except redis.RedisError as error:  # best effort: the resume notice still arrives
+            logger.info("heartbeat while paused failed: %s", type(error).__name__)
+
+    def _log_pause(self, words: str) -> None:
+        self._notify("on_log", f"[{QUEUE_NAME}] worker {self.name}: {words}")
 
     def reorder_queues(self, reference_queue: Any) -> None:
         """Called right after a job was dequeued: from here on a stop waits for that job."""
@@ -216,9 +346,13 @@ class EmbeddedWorker(SimpleWorker):
         super().reorder_queues(reference_queue)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        """Also the top of RQ's dequeue retry loop: leave it there when a stop was requested."""
-        if pipeline is None and self._stop_requested and self._dequeue_pending:
-            raise StopRequested
+        """Also the top of RQ's dequeue retry loop: leave it there when a stop was requested
+        or the queue was paused."""
+        if pipeline is None and self._dequeue_pending:
+            if self._stop_requested:
+                raise StopRequested
+            if self._queue_paused:
+                raise _QueuePaused
         super().heartbeat(timeout, pipeline)
 
     def execute_job(self, job: Job, queue: Any) -> None:
@@ -308,17 +442,17 @@ class EmbeddedWorker(SimpleWorker):
             return
         ok = job.get_status(refresh=False) == JobStatus.FINISHED
         error = None if ok else run.error or "failed"
-        if not ok and run.cancel.is_set() and self._requeue(job, queue):
+        if not ok and run.cancel.is_set() and run.requeue and self._requeue(job, queue):
             error = "cancelled: re-queued, it resumes where it stopped"
         self._notify("on_job_finished", run.job_id, run.user_id, ok, error)
 
     def _requeue(self, job: Job, queue: Any) -> bool:
-        """Put a job cancelled by a stop back at the front, so the next run resumes it."""
+        """Put a job cancelled by a stop or pause back at the front: the next run resumes it."""
         try:
             FailedJobRegistry(queue=queue).requeue(job, at_front=True)
         except (InvalidJobOperation, NoSuchJobError):
             return False
-        self._notify("on_log", f"[{QUEUE_NAME}] REQUEUED {job.id} (cancelled by a stop)")
+        self._notify("on_log", f"[{QUEUE_NAME}] REQUEUED {job.id} (cancelled by a stop or pause)")
         return True
 
     def recover_abandoned(self) -> None:
@@ -349,27 +483,43 @@ class _CommandListener(threading.Thread):
 
     Reading a subscribed connection sends Redis nothing, so the long read costs no command.
     A stop sets the flag, then UNSUBSCRIBE's reply ends the read at once; the join is bounded.
+    After a lost connection redis-py subscribes again; `on_resubscribed` then runs once.
     """
 
     READ_TIMEOUT = 60.0
     RECONNECT_DELAY = 2.0
     JOIN_TIMEOUT = 1.0
 
-    def __init__(self, pubsub: redis.client.PubSub, worker_name: str) -> None:
+    def __init__(
+        self,
+        pubsub: redis.client.PubSub,
+        worker_name: str,
+        on_resubscribed: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(name=f"favdesk-commands-{worker_name}", daemon=True)
         self.pubsub = pubsub
+        self.on_resubscribed = on_resubscribed
         self._stopping = threading.Event()
+        self._lost = False
 
     def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                self.pubsub.get_message(ignore_subscribe_messages=True, timeout=self.READ_TIMEOUT)
+                message = self.pubsub.get_message(
+                    ignore_subscribe_messages=False, timeout=self.READ_TIMEOUT
+                )
             except redis.ConnectionError:
+                self._lost = True
                 self._stopping.wait(self.RECONNECT_DELAY)  # redis-py resubscribes on the next read
+                continue
             except (redis.RedisError, ValueError, OSError) as error:
                 if not self._stopping.is_set():
                     logger.warning("command listener ended: %s", type(error).__name__)
                 return
+            if self._lost and message is not None and message.get("type") == "subscribe":
+                self._lost = False
+                if self.on_resubscribed is not None:
+                    self.on_resubscribed()
 
     def stop(self) -> None:
         self._stopping.set()

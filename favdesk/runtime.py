@@ -19,7 +19,7 @@ from typing import TextIO
 
 import redis
 
-from favdesk import queue, queue_status, retention, retries, scheduler, sync_status
+from favdesk import fleet, meter, queue, queue_status, retention, retries, scheduler, sync_status
 from favdesk.accounts import Account, AccountStore
 from favdesk.diff import SnapshotDiff, compare, find, pick
 from favdesk.embedded_redis import EmbeddedRedis
@@ -29,7 +29,7 @@ from favdesk.history import History, HistoryFolder, OnProgress, identities, refr
 from favdesk.import_route import ApiResponse, import_spotify
 from favdesk.importer import start_import
 from favdesk.link import LinkResult, link_spotify
-from favdesk.redisconn import connect, describe, server_info
+from favdesk.redisconn import connect, describe, server_commands, server_info
 from favdesk.retention import RetentionPlan
 from favdesk.schedule import Slot, SlotOutcome, SlotResult
 from favdesk.scheduler import BackupScheduler, SlotLog
@@ -66,6 +66,12 @@ class StatusSnapshot:
     progress: dict[str, sync_status.Progress]
     jobs: list[queue_status.JobInfo]
     taken_at: datetime
+    #: The queue is paused for every favdesk worker (None: it is not, or Redis did not say).
+    queue_paused: queue.QueuePause | None = None
+    #: The commands favdesk sent, counted in the client (reading them costs no command).
+    commands: meter.CommandUsage | None = None
+    #: The server's own count of commands, all clients, when asked for (one INFO more).
+    server_commands: int | None = None
 
 
 class Runtime:
@@ -76,10 +82,13 @@ class Runtime:
         self._stack = ExitStack()
         self._version: str | None = None
         self._jobs: tuple[dict[str, int], list[queue_status.JobInfo]] | None = None
+        meter.PROCESS.publish_to(meter.folder_in(settings.data_dir))
         try:
             self.redis_url = self._start_redis()
             self.redis_where = describe(self.redis_url)
-            self.app_redis = connect(self.redis_url)
+            #: The app client's own commands (they count into the process's meter too).
+            self.app_meter = meter.CommandMeter(parent=meter.PROCESS)
+            self.app_redis = connect(self.redis_url, counter=self.app_meter)
             self._stack.callback(self.app_redis.close)
             self.services: Services = self._stack.enter_context(open_services(settings))
             self.spotify_app: SpotifyApp = self.services.spotify_app
@@ -183,12 +192,13 @@ class Runtime:
             self.worker.start()
         return result
 
-    def status(self, *, full: bool = False) -> StatusSnapshot:
+    def status(self, *, full: bool = False, server_total: bool | None = None) -> StatusSnapshot:
         """Redis health, queue depth, sync status and recent jobs; Redis down is a state.
 
-        A poll is one pipelined round trip (8 commands for one user), timed as the latency.
+        A poll is one pipelined round trip (9 commands for one user), timed as the latency.
         The jobs table is re-read only when the counts changed (or `full`), since every
-        change to a job moves it between registries.
+        change to a job moves it between registries. `server_total` (by default when `full`,
+        a read the user asked for) adds the server's own command count: one INFO more.
         """
         user_ids = [account.user_id for account in self.accounts.list()]
         try:
@@ -200,10 +210,14 @@ class Runtime:
             counts = {name: getattr(snapshot, name) for name in COUNT_NAMES}
             if full or self._jobs is None or counts != self._jobs[0]:
                 self._jobs = (counts, queue_status.recent_jobs(self.app_redis, RECENT_JOBS))
+            asked = full if server_total is None else server_total
+            total = self.server_commands() if asked else None
         except (RedisUnavailable, redis.RedisError) as error:
             self._version = self._jobs = None
             health = RedisHealth(False, self.redis_where, error=str(error))
-            return StatusSnapshot(health, {}, {}, {}, [], datetime.now(UTC))
+            return StatusSnapshot(
+                health, {}, {}, {}, [], datetime.now(UTC), commands=self.command_usage()
+            )
         health = RedisHealth(True, self.redis_where, latency, self._version)
         syncs = {user_id: user.sync for user_id, user in snapshot.users.items()}
         progress = {
@@ -211,7 +225,17 @@ class Runtime:
             for user_id, user in snapshot.users.items()
             if user.progress is not None
         }
-        return StatusSnapshot(health, counts, syncs, progress, self._jobs[1], datetime.now(UTC))
+        return StatusSnapshot(
+            health,
+            counts,
+            syncs,
+            progress,
+            self._jobs[1],
+            datetime.now(UTC),
+            snapshot.paused,
+            self.command_usage(),
+            total,
+        )
 
     def files(self, user_id: str | None = None) -> list[StoredFile]:
         return self.storage.list_files(self.default_account(user_id).user_id)
@@ -286,6 +310,45 @@ class Runtime:
 
     def delete_job(self, job_id: str) -> None:
         queue.delete_job(self.app_redis, job_id)
+
+    # --- every worker on this Redis, and what favdesk costs in commands ----------------------
+
+    def pause_queue(self, *, cancel_running: bool = False, by: str = "favdesk") -> queue.QueuePause:
+        """Pause the queue for every favdesk worker (`queue.pause_queue`); this process's own
+        worker, if it runs, then waits for the resume on its subscription."""
+        pause = queue.pause_queue(self.app_redis, queue.pauser(by), cancel_running=cancel_running)
+        self.worker.kick()
+        return pause
+
+    def resume_queue(self) -> bool:
+        """Resume the queue; whether it was paused. What was queued meanwhile runs now."""
+        resumed = queue.resume_queue(self.app_redis)
+        self.worker.kick()
+        return resumed
+
+    def workers(self) -> fleet.Fleet:
+        """Every worker on this Redis, and the queue's pause (two or three round trips)."""
+        return fleet.read_fleet(self.app_redis)
+
+    def stop_worker(self, name: str) -> None:
+        fleet.stop_worker(self.app_redis, name)
+
+    def clean_workers(self, names: list[str]) -> int:
+        return fleet.clean_expired(self.app_redis, names)
+
+    def cancel_job(self, job_id: str) -> str:
+        """Cancel a running job between pages, on whichever worker runs it; its name."""
+        return queue.cancel_job(self.app_redis, job_id)
+
+    def command_usage(self) -> meter.CommandUsage:
+        """This process's and this machine's favdesk commands (no Redis command)."""
+        return meter.CommandUsage.of(
+            meter.PROCESS.reading(), meter.PROCESS.machine_reading(), self.settings.command_quota
+        )
+
+    def server_commands(self) -> int:
+        """The server's own count of commands since it started, all clients (one INFO)."""
+        return server_commands(self.app_redis)
 
     def close(self, *, cancel_current: bool = False) -> None:
         """Stop the worker (after its current job, or cancelling it between pages: it is

@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 
 from favdesk import APP_NAME
 from favdesk.errors import SettingsError
+from favdesk.meter import DEFAULT_QUOTA
 from favdesk.schedule import DEFAULT_TIME, WEEKDAYS, BackupSchedule, Frequency
 from favdesk.secret import Secret
 
@@ -42,6 +43,7 @@ DEFAULT_VALUES = {
     "FAVDESK_FETCH_CONCURRENCY": str(DEFAULT_FETCH_CONCURRENCY),
     "FAVDESK_MAX_RATE_LIMIT_WAIT": str(DEFAULT_MAX_RATE_LIMIT_WAIT),
     "FAVDESK_WAIT_FOR_OTHER_JOBS": "0",
+    "FAVDESK_COMMAND_QUOTA": str(DEFAULT_QUOTA),
     "FAVDESK_BACKUP_SCHEDULE": Frequency.DAILY.value,
     "FAVDESK_BACKUP_TIME": DEFAULT_TIME.strftime("%H:%M"),
     "FAVDESK_BACKUP_DAY": WEEKDAYS[0],
@@ -74,6 +76,8 @@ class Settings:
     fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
     max_rate_limit_wait: float = float(DEFAULT_MAX_RATE_LIMIT_WAIT)
     wait_for_other_jobs: bool = False
+    #: Redis commands a month the person's plan includes (Upstash's free tier: 500,000).
+    command_quota: int = DEFAULT_QUOTA
     backup_schedule: BackupSchedule = field(default_factory=BackupSchedule)
     #: Retention: keep this many newest snapshots plus each month's newest; None keeps all.
     keep_daily: int | None = None
@@ -213,6 +217,7 @@ def settings_from_values(values: Mapping[str, str]) -> Settings:
             )
         ),
         wait_for_other_jobs=parse_bool("FAVDESK_WAIT_FOR_OTHER_JOBS", values),
+        command_quota=parse_int("FAVDESK_COMMAND_QUOTA", values, DEFAULT_QUOTA, low=1, high=10**12),
         backup_schedule=parse_schedule(values),
         keep_daily=parse_keep_daily(values),
         sources=dict(values),

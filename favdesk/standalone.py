@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import redis
 
 from favdesk.errors import FavdeskError
+from favdesk.fleet import STANDALONE
 from favdesk.keys import QUEUE_NAME
 from favdesk.queue import IMPORT_FUNC
 from favdesk.schedule import ScheduleListener, SchedulePlan, Slot, SlotOutcome, SlotResult
@@ -150,6 +151,7 @@ def run_standalone(
         listener=printer,
         import_func=import_func,
         keep_trying=not burst,
+        kind=STANDALONE,
     )
     mode = "one burst" if burst else "waiting for jobs; Ctrl-C to stop"
     with _SignalStop(controller, out) as signals:

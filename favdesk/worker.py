@@ -4,7 +4,9 @@ Hosted Redis bills every command, so the worker sends none unless it has work: b
 runs `work(burst=True)` when kicked and its thread ends when the queue is empty. Pause and
 stop end the thread too; nothing is ever suspended through Redis (`rq suspend` polls every
 second). Only when asked to wait for other apps' jobs does it block on the queue (about 0.5
-commands a minute). State and progress reach the GUI through listener callbacks, not Redis.
+commands a minute). A queue pause (for every favdesk worker, `queue.pause_queue`) is waited
+out on the worker's command subscription, sending nothing. State and progress reach the GUI
+through listener callbacks, not Redis.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 import redis
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 
+from favdesk import fleet
 from favdesk.errors import FavdeskError, RedisUnavailable
 from favdesk.keys import QUEUE_NAME, job_key
 from favdesk.queue import IMPORT_FUNC, enqueue_due_retries
@@ -58,8 +61,11 @@ class WorkerController:
         listener: WorkerListener | None = None,
         import_func: str | Callable[..., Any] = IMPORT_FUNC,
         keep_trying: bool = True,
+        kind: str = fleet.APP,
     ) -> None:
         self._factory = connection_factory
+        #: What the worker's name says it is (`fleet.APP` or `fleet.STANDALONE`).
+        self.kind = kind
         #: Retry with backoff while Redis is down (the app); False ends the run (`--burst`).
         self.keep_trying = keep_trying
         self.services = services
@@ -102,6 +108,11 @@ class WorkerController:
     @property
     def worker_name(self) -> str | None:
         return self._worker.name if self._worker else None
+
+    @property
+    def queue_paused(self) -> bool:
+        """The queue's pause as the worker last heard it (False before it first ran)."""
+        return self._worker.queue_paused if self._worker else False
 
     def start(self) -> None:
         """Start (a first burst handles leftovers and jobs of workers that died)."""
@@ -175,9 +186,21 @@ class WorkerController:
         if cancel_current:
             worker.cancel_current()
         if worker.request_stop_soon():
-            threading.Thread(
-                target=self._wake, args=(worker, thread), name="favdesk-wake", daemon=True
-            ).start()
+            self._start_waking(worker, thread, lambda: worker.stop_requested)
+
+    def _start_waking(
+        self, worker: EmbeddedWorker, thread: threading.Thread, wanted: Callable[[], bool]
+    ) -> None:
+        threading.Thread(
+            target=self._wake, args=(worker, thread, wanted), name="favdesk-wake", daemon=True
+        ).start()
+
+    def _on_queue_paused(self, paused: bool) -> None:
+        """A blocked worker hears a pause on its subscription but sits in its pop: wake it."""
+        with self._lock:
+            worker, thread = self._worker, self._thread
+        if paused and worker is not None and thread is not None and worker.is_blocking:
+            self._start_waking(worker, thread, lambda: worker.queue_paused and worker.is_blocking)
 
     def _update(self) -> None:
         with self._lock:
@@ -261,6 +284,8 @@ class WorkerController:
                     connection=conn,
                     listener=_Relay(self),
                     services=self.services,
+                    kind=self.kind,
+                    wait_when_paused=self.keep_trying,
                     worker_ttl=WAITING_WORKER_TTL if self.wait_for_other_jobs else None,
                 )
         except (FavdeskError, redis.RedisError) as error:
@@ -373,16 +398,19 @@ class WorkerController:
                 self._control = self._factory()
             return self._control
 
-    def _wake(self, worker: EmbeddedWorker, thread: threading.Thread) -> None:
-        """Wake the blocked worker with a no-op job; again if another worker took it."""
+    def _wake(
+        self, worker: EmbeddedWorker, thread: threading.Thread, wanted: Callable[[], bool]
+    ) -> None:
+        """Wake the blocked worker with a no-op job while `wanted()`; again if another worker
+        took it; then remove it if it still waits in the queue (the worker woke otherwise)."""
         conn = self._control_conn()
         key = job_key(worker.wake_job_id)
         try:
-            while thread.is_alive() and worker.stop_requested:
+            while thread.is_alive() and wanted():
                 if worker.is_blocking and not conn.exists(key):
                     enqueue_wake_up(conn, worker)
                 thread.join(WAKE_RECHECK)
-            if conn.exists(key):
+            if conn.hget(key, "status") == JobStatus.QUEUED.value.encode():
                 Job.fetch(worker.wake_job_id, connection=conn).delete()
         except (redis.RedisError, NoSuchJobError) as error:
             logger.warning("could not wake the worker: %s", type(error).__name__)
@@ -413,3 +441,7 @@ class _Relay(WorkerListener):
 
     def on_log(self, line: str) -> None:
         self.controller.listener.on_log(line)
+
+    def on_queue_paused(self, paused: bool) -> None:
+        self.controller._on_queue_paused(paused)
+        self.controller.listener.on_queue_paused(paused)

@@ -11,6 +11,7 @@ class WorkerState(StrEnum):
     BUSY = "busy"  # running a job
     WAITING = "waiting"  # blocking wait for jobs from other apps
     PAUSED = "paused"
+    QUEUE_PAUSED = "queue-paused"  # the queue is paused for all: waiting for a resume, silent
     WAITING_FOR_REDIS = "waiting-for-redis"  # Redis failed under it: retrying with backoff
     STOPPING = "stopping"
 
@@ -40,3 +41,6 @@ class WorkerListener:
 
     def on_log(self, line: str) -> None:
         pass
+
+    def on_queue_paused(self, paused: bool) -> None:
+        """The queue was paused or resumed (by anyone), as the worker heard it."""

@@ -35,5 +35,6 @@ def test_sigterm_ends_a_command_and_stops_its_embedded_redis(tmp_path):
 def test_help_lists_every_command(favdesk_cli):
     result = favdesk_cli("--help")
     assert result.returncode == 0
-    for command in ("link", "unlink", "sync", "status", "files", "worker", "demo"):
+    commands = ("link", "unlink", "sync", "status", "files", "worker", "demo", "pause", "resume")
+    for command in (*commands, "workers", "cancel", "stop-worker"):
         assert command in result.stdout

@@ -201,7 +201,8 @@ def test_snapshot_is_one_round_trip_of_known_cost(private_redis):
     CountingConnection.sends = 0
     queue_status.queue_snapshot(conn, ["u1", "u2"])
     assert CountingConnection.sends == 1
-    assert sum(meter.delta().values()) == 1 + 5 + 2 * 2  # LLEN, 5 ZCARD, GET + HGETALL per user
+    # LLEN, 5 ZCARD, GET of the queue's pause, GET + HGETALL per user
+    assert sum(meter.delta().values()) == 1 + 5 + 1 + 2 * 2
 
 
 def test_snapshot_counts_every_state_and_user(redis_url, conn, held_job):

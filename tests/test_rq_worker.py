@@ -13,7 +13,8 @@ import time
 
 import pytest
 from rq import SimpleWorker
-from rq.command import parse_payload, send_shutdown_command
+from rq.command import parse_payload, send_command, send_shutdown_command, send_stop_job_command
+from rq.worker import WorkerStatus
 from rq.worker.base import BaseWorker
 
 from favdesk import keys, queue, redisconn
@@ -61,6 +62,7 @@ def test_rq_still_has_the_private_hooks_favdesk_overrides():
         ("handle_job_failure", ["self", "job", "queue", "started_job_registry", "exc_string"]),
         ("register_birth", ["self"]),
         ("register_death", ["self"]),
+        ("set_state", ["self", "state", "pipeline"]),
     ],
 )
 def test_rq_hooks_favdesk_overrides_or_calls_keep_their_signature(name, parameters):
@@ -132,6 +134,70 @@ def test_an_unsubscribe_reply_ends_a_blocking_pubsub_read(app):
 def test_rq_commands_arrive_as_payloads_favdesk_can_parse():
     message = {"type": "message", "data": json.dumps({"command": "shutdown"}).encode()}
     assert parse_payload(message) == {"command": "shutdown"}
+
+
+def test_rq_stop_job_is_published_to_the_running_workers_channel_as_favdesk_reads_it(app):
+    """`EmbeddedWorker.handle_payload` cancels between pages on this payload, and
+    `queue.cancel_job` sends the same one through `send_command`."""
+    worker = SimpleWorker(["spotify-ingest"], connection=app)
+    pubsub = app.pubsub()
+    pubsub.subscribe(worker.pubsub_channel_name)
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    queue.ingest_queue(app).enqueue(jobs.quick, "u1", job_id="ingest-u1")
+    app.hset(keys.job_key("ingest-u1"), mapping={"status": "started", "worker_name": worker.name})
+    send_stop_job_command(app, "ingest-u1")
+    message = pubsub.get_message(timeout=5)
+    pubsub.close()
+    assert parse_payload(message) == {"command": queue.STOP_JOB, "job_id": "ingest-u1"}
+    assert list(inspect.signature(send_command).parameters) == [
+        "connection",
+        "worker_name",
+        "command",
+        "kwargs",
+    ]
+
+
+def test_rq_writes_the_worker_fields_the_workers_view_reads(app):
+    """fleet.py reads RQ's worker hash directly (one HGETALL a worker, pipelined)."""
+    worker = SimpleWorker(["spotify-ingest"], connection=app)
+    worker.register_birth()
+    worker.set_state(WorkerStatus.SUSPENDED)
+    worker.heartbeat()
+    fields = {k.decode() for k in app.hgetall(worker.key)}
+    assert {"hostname", "pid", "queues", "state", "last_heartbeat"} <= fields
+    assert app.sismember(keys.WORKERS_KEY, worker.key)
+    assert app.sismember(keys.QUEUE_WORKERS_KEY, worker.key)
+    assert WorkerStatus.SUSPENDED == "suspended"
+    assert "current_job" in inspect.getsource(BaseWorker.set_current_job_id)
+    worker.register_death()
+    assert not app.sismember(keys.WORKERS_KEY, worker.key)
+
+
+def test_rq_checks_suspension_before_each_dequeue_where_favdesk_waits_out_its_pause():
+    """favdesk's pause waits inside `dequeue_job_and_maintain_ttl`, which the work loop calls
+    after `check_for_suspension`, each time round."""
+    work = inspect.getsource(BaseWorker.work)
+    assert work.index("self.check_for_suspension(") < work.index(
+        "self.dequeue_job_and_maintain_ttl("
+    )
+    assert "if result is None:" in work
+
+
+def test_redis_py_writes_commands_through_the_hooks_the_meter_counts():
+    """redisconn's counting connection overrides these; test_meter checks the count against
+    the server's INFO commandstats."""
+    from redis.connection import AbstractConnection, Connection
+
+    assert list(inspect.signature(AbstractConnection.send_command).parameters) == [
+        "self",
+        "args",
+        "kwargs",
+    ]
+    assert list(inspect.signature(Connection.pack_commands).parameters) == ["self", "commands"]
+    assert redisconn.NO_CLIENT_SETINFO in (
+        {"driver_info": None},
+        {"lib_name": None, "lib_version": None},
+    )
 
 
 def test_the_key_names_favdesk_reads_are_the_ones_rq_writes(app, redis_url):

@@ -59,6 +59,9 @@ class Recorder(WorkerListener):
     def on_log(self, line):
         self._add("log", line)
 
+    def on_queue_paused(self, paused):
+        self._add("queue", paused)
+
     def wait_for(self, check: Callable[[list[tuple]], bool], timeout: float = 10) -> None:
         with self.changed:
             assert self.changed.wait_for(lambda: check(self.events), timeout), self.events

@@ -102,9 +102,14 @@ class WorkerEvents(QObject, WorkerListener):
     #: job_id, user_id, ok, error message (None on success)
     job_finished = Signal(str, str, bool, object)
     log_line = Signal(str)
+    #: the queue was paused (True) or resumed, as the worker heard it
+    queue_paused = Signal(bool)
 
     def on_state(self, state: WorkerState) -> None:
         self.state_changed.emit(state)
+
+    def on_queue_paused(self, paused: bool) -> None:
+        self.queue_paused.emit(bool(paused))
 
     def on_job_started(self, job_id: str, user_id: str | None) -> None:
         self.job_started.emit(job_id, user_id or "")

@@ -28,6 +28,7 @@ from favdesk.gui.bridge import Bridge, ScheduleEvents, WorkerEvents, user_messag
 from favdesk.gui.describe import HALTED, can_sync, number, remedy
 from favdesk.gui.poller import StatusPoller
 from favdesk.gui.state import Dashboard, JobOutcome, LinkState, LiveJob
+from favdesk.gui.steering import Steering
 from favdesk.settings import Settings
 from favdesk.worker_events import WorkerListener, WorkerState
 
@@ -128,6 +129,8 @@ class AppController(QObject):
         self._progress_timer.setInterval(PROGRESS_RENDER_MS)
         self._progress_timer.timeout.connect(self._show_progress)
         self._connect()
+        #: Every worker on the Redis and the command meter (its slots run after these).
+        self.steering = Steering(self)
 
     def _connect(self) -> None:
         self.events.state_changed.connect(self._worker_state)
@@ -286,6 +289,7 @@ class AppController(QObject):
         if visible == self._visible:
             return
         self._visible = visible
+        self.steering.window_visible(visible)
         self.poller.update(visible=visible)
         if visible and self._files_stale:
             self.load_files()

@@ -17,6 +17,7 @@ from favdesk.progress import amount
 from favdesk.worker_events import WorkerState
 
 if TYPE_CHECKING:
+    from favdesk.fleet import WorkerInfo
     from favdesk.sync_status import Progress, SyncStatus
 
 #: What to do about each `error:<reason>` a sync can end with (keys: `SyncErrorReason` values).
@@ -72,9 +73,13 @@ REMEDY_ACTIONS = {
     "redis": "settings",
 }
 #: Why a queued sync does not start, and the button that fixes it, by worker state.
-QUEUED_REMEDY = {
+QUEUED_REMEDY: dict[WorkerState, tuple[str, str | None]] = {
     WorkerState.PAUSED: ("The worker is paused: press Resume to run the sync.", "resume"),
     WorkerState.STOPPED: ("The worker is stopped: press Start to run the sync.", "start"),
+    WorkerState.QUEUE_PAUSED: (
+        "The queue is paused for every worker: Resume the queue (Worker card) to run it.",
+        None,
+    ),
 }
 WORKER_WORDS = {
     WorkerState.STOPPED: ("Stopped: no jobs run until you start it", "warn"),
@@ -82,11 +87,17 @@ WORKER_WORDS = {
     WorkerState.BUSY: ("Running a job", "busy"),
     WorkerState.WAITING: ("Waiting for jobs from other apps", "ok"),
     WorkerState.PAUSED: ("Paused: queued jobs wait until you resume", "warn"),
+    WorkerState.QUEUE_PAUSED: ("Waiting for the queue to resume (no commands meanwhile)", "warn"),
     WorkerState.STOPPING: ("Stopping after the current job...", "busy"),
     WorkerState.WAITING_FOR_REDIS: ("Waiting for Redis: jobs run when it answers again", "warn"),
 }
 #: Worker states in which no new job starts.
-HALTED = (WorkerState.PAUSED, WorkerState.STOPPED, WorkerState.STOPPING)
+HALTED = (
+    WorkerState.PAUSED,
+    WorkerState.STOPPED,
+    WorkerState.STOPPING,
+    WorkerState.QUEUE_PAUSED,
+)
 #: What a stop does to the sync that is running, by the choice made (see `Dashboard.stopping`).
 STOPPING_WORDS = {
     "finish": "Stopping: the current sync finishes first, then no new ones start",
@@ -220,7 +231,7 @@ def sync_view(d: Dashboard, now: datetime | None = None) -> SyncView:
     status = snapshot.syncs.get(d.user_id) if snapshot is not None else None
     outcome = d.outcome if d.outcome and d.outcome.user_id == d.user_id else None
     if d.queued_job is not None or _queued_in_snapshot(d, outcome):
-        hint, action = QUEUED_REMEDY.get(d.worker, (None, None))
+        hint, action = QUEUED_REMEDY.get(_holding_back(d), (None, None))
         return SyncView("Queued", "busy", hint, last_success=last, action=action)
     if outcome is not None and (
         snapshot is None or status is None or outcome.at >= snapshot.taken_at
@@ -229,6 +240,13 @@ def sync_view(d: Dashboard, now: datetime | None = None) -> SyncView:
     if status is not None:
         return _status_sync(d, status, done_at, now, last)
     return SyncView("Not synced yet" if done_at is None else "Idle", "neutral", last_success=last)
+
+
+def _holding_back(d: Dashboard) -> WorkerState:
+    """What keeps a queued sync waiting: the worker's own pause or stop, else the queue's."""
+    if d.worker not in QUEUED_REMEDY and d.queue_paused:
+        return WorkerState.QUEUE_PAUSED
+    return d.worker
 
 
 def _queued_in_snapshot(d: Dashboard, outcome: JobOutcome | None) -> bool:
@@ -372,6 +390,105 @@ def redis_activity(d: Dashboard) -> str:
     return f"Quiet: favdesk sends Redis no commands ({d.poll.reason})"
 
 
+PAUSE_QUEUE, RESUME_QUEUE = "Pause the queue", "Resume the queue"
+#: What the Worker card says under the queue's pause, and the tooltip of its button.
+QUEUE_TIP = (
+    "Pause or resume the queue for every favdesk worker (this app's, and `favdesk worker` on "
+    "any machine): running imports finish first, or are cancelled between pages if you ask."
+)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The queue's pause for every worker: words, tone, and the button's label."""
+
+    words: str
+    tone: str
+    button: str
+    #: Stock RQ workers on the queue do not hear favdesk's pause: said when there are some.
+    note: str = ""
+
+
+def queue_view(d: Dashboard) -> QueueView:
+    """ "Queue running" or "Queue paused since 14:02 by favdesk pause on laptop"."""
+    stock = d.fleet.stock_on_queue if d.fleet is not None else ()
+    if not d.queue_paused:
+        return QueueView("Queue: running for every worker", "ok", PAUSE_QUEUE)
+    pause = d.queue_pause
+    since = f" since {clock(pause.since)}" if pause is not None and pause.since else ""
+    by = f" by {pause.by}" if pause is not None else ""
+    note = ""
+    if stock:
+        note = (
+            f"{len(stock)} stock RQ worker(s) on the queue do not hear this pause and keep "
+            "taking jobs (`rq suspend` would stop them, at about 300 commands a minute each)."
+        )
+    words = f"Queue paused{since}{by}: no favdesk worker takes a job"
+    return QueueView(words, "warn", RESUME_QUEUE, note)
+
+
+@dataclass(frozen=True)
+class MeterView:
+    """The Redis card's command meter: counts, the month ahead, Redis's own total."""
+
+    words: str
+    month: str
+    tone: str
+    per_minute: tuple[int, ...]
+    server: str
+
+
+def meter_view(d: Dashboard) -> MeterView:
+    """favdesk's commands on this machine in the last minute and hour (this app's own too),
+    a month at the last hour's rate against the quota, and Redis's total when asked."""
+    server = "-"
+    if d.server_commands is not None:
+        total, at = d.server_commands
+        server = f"{total:,} since Redis started, all its clients (asked at {clock(at)})"
+    usage = d.commands
+    if usage is None:
+        return MeterView("not counted yet", "", "neutral", (), server)
+    machine, mine = usage.machine, usage.process
+    words = (
+        f"{machine.last_minute:,} in the last minute, {machine.last_hour:,} in the last hour"
+        f" (this app: {mine.last_minute:,} and {mine.last_hour:,})"
+    )
+    month = (
+        f"{usage.month_projection:,} a month at this rate: {usage.quota_share:.0%} of your "
+        f"{usage.quota:,}"
+    )
+    tone = "error" if usage.quota_share > 1 else "warn" if usage.quota_share > 0.8 else "ok"
+    return MeterView(words, month, tone, machine.per_minute, server)
+
+
+#: The Workers table's columns.
+WORKER_COLUMNS = ("Worker", "Kind", "Host", "State", "Job", "Progress", "Heartbeat")
+RQ_STATE_WORDS = {
+    "suspended": "paused (waits for the queue)",
+    "busy": "running a job",
+    "idle": "idle",
+    "started": "starting",
+    "expired": "gone: heartbeat expired",
+}
+
+
+def worker_cells(
+    worker: WorkerInfo, own: str | None, now: datetime | None = None
+) -> tuple[str, ...]:
+    """One row of the Workers table; this app's own worker is marked."""
+    kind = f"{worker.kind} (this app)" if worker.name == own else worker.kind
+    where = worker.host or "?"
+    if worker.pid:
+        where += f" pid {worker.pid}"
+    progress = worker.progress
+    done = ""
+    if progress is not None and progress.phase:
+        done = f"{progress.phase}: {amount(progress.phase, progress.fetched, progress.total)}"
+    beat = clock(worker.last_heartbeat, now) if worker.last_heartbeat else ""
+    state = RQ_STATE_WORDS.get(worker.state, worker.state)
+    return (worker.name, kind, where, state, worker.job_id or "", done, beat)
+
+
 def status_line(d: Dashboard) -> str:
     """One line for the tray tooltip and the top of its menu."""
     if d.startup == "starting":
@@ -382,6 +499,8 @@ def status_line(d: Dashboard) -> str:
         return f"Syncing: {amount(d.job.phase, d.job.fetched, d.job.total)}"
     if d.worker == WorkerState.PAUSED:
         return "Paused"
+    if d.queue_paused:
+        return "Queue paused for every worker"
     waiting = redis_wait(d)
     if waiting is not None:
         return waiting

@@ -36,7 +36,7 @@ from favdesk.gui.panels.history import HistoryPanel
 from favdesk.gui.panels.jobs import QueuePanel
 from favdesk.gui.panels.logview import LogPanel
 from favdesk.gui.panels.sync import SyncPanel
-from favdesk.gui.panels.worker import WorkerPanel
+from favdesk.gui.panels.worker import QUEUE_SHORTCUT, WorkerPanel
 from favdesk.gui.state import Dashboard
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&favdesk")
         self.settings_action = self._action(menu, "&Settings...", "Ctrl+,")
         self.refresh_action = self._action(menu, "&Refresh", "Ctrl+R", "F5")
+        self.queue_action = self._action(menu, "Pause or resume the &queue", QUEUE_SHORTCUT)
         menu.addSeparator()
         self.close_action = self._action(menu, "&Close window", "Ctrl+W")
         self.quit_action = self._action(menu, "&Quit", "Ctrl+Q")
@@ -182,6 +183,14 @@ class MainWindow(QMainWindow):
         self.worker.pause_clicked.connect(c.pause)
         self.worker.resume_clicked.connect(c.resume)
         self.worker.stop_clicked.connect(self.ask_stop)
+        self.worker.queue_clicked.connect(self.ask_queue)
+        self.queue_action.triggered.connect(self.ask_queue)
+        self.queue.cancel_clicked.connect(self.ask_cancel_job)
+        self.queue.workers.stop_clicked.connect(self.ask_stop_worker)
+        self.queue.workers.clean_clicked.connect(c.steering.clean_workers)
+        self.tabs.currentChanged.connect(
+            lambda _index: c.steering.queue_tab_shown(self.tabs.currentWidget() is self.queue)
+        )
         self.redis.refresh_clicked.connect(c.refresh)
         self.queue.retry_clicked.connect(c.retry_job)
         self.queue.delete_clicked.connect(c.delete_job)
@@ -272,6 +281,50 @@ class MainWindow(QMainWindow):
             "now (the pages already fetched are kept for next time).",
             ("Quit &after the current job", GO_ON, lambda: quit_(False)),
             ("&Cancel it and quit", CANCEL_JOB, lambda: quit_(True)),
+        )
+
+    def ask_queue(self) -> None:
+        """Pause the queue for every worker (asking what happens to running imports), or
+        resume it."""
+        d, steering = self.shown, self.controller.steering
+        if not d.ready:
+            return
+        if d.queue_paused:
+            steering.resume_queue()
+            return
+        running = d.snapshot.counts.get("started", 0) if d.snapshot is not None else 0
+        if not running and d.job is None:
+            steering.pause_queue()
+            return
+        self._ask(
+            "Pause the queue",
+            "Every favdesk worker, here and on other machines, stops taking jobs until the "
+            "queue is resumed. Imports running now can finish first, or be cancelled between "
+            "pages: they keep the pages fetched, go back to the queue and resume from there.",
+            ("Let them &finish", GO_ON, lambda: steering.pause_queue(False)),
+            ("Cancel them &between pages", CANCEL_JOB, lambda: steering.pause_queue(True)),
+        )
+
+    def ask_cancel_job(self, job_id: str) -> None:
+        """Cancel a running job between pages, wherever it runs, if the person says so."""
+        if not job_id:
+            return
+        steering = self.controller.steering
+        self._ask(
+            "Cancel the job",
+            f"The worker running {job_id} stops it after the page it is fetching. The pages "
+            "fetched so far are kept; the next sync of this account resumes from there. (A stock "
+            "RQ worker kills the job instead.)",
+            ("Cancel it &between pages", CANCEL_JOB, lambda: steering.cancel_job(job_id)),
+        )
+
+    def ask_stop_worker(self, name: str) -> None:
+        steering = self.controller.steering
+        self._ask(
+            "Stop a worker",
+            f"{name} finishes its current job, then stops; on another machine it stays stopped "
+            "until someone starts it again.",
+            ("&Stop it", GO_ON, lambda: steering.stop_worker(name)),
         )
 
     def _ask(self, title: str, text: str, *choices: Choice) -> None:

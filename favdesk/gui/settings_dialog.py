@@ -66,11 +66,14 @@ FILE_NAMES = (
     "FAVDESK_USER_ID",
     "FAVDESK_FETCH_CONCURRENCY",
     "FAVDESK_WAIT_FOR_OTHER_JOBS",
+    "FAVDESK_COMMAND_QUOTA",
     "FAVDESK_BACKUP_SCHEDULE",
     "FAVDESK_BACKUP_TIME",
     "FAVDESK_BACKUP_DAY",
     "FAVDESK_KEEP_DAILY",
 )
+#: A spin box holds a 32-bit int: a larger quota set in a file shows as this.
+MAX_QUOTA_SHOWN = 2_000_000_000
 #: The schedule's choices as the combo box shows them.
 FREQUENCIES = (
     (Frequency.OFF, "Off"),
@@ -224,6 +227,15 @@ class SettingsDialog(QDialog):
         self.concurrency.setAccessibleName("FAVDESK_FETCH_CONCURRENCY")
         self.wait_for_others = QCheckBox("Also run jobs that other apps put in the queue", self)
         self.wait_for_others.setAccessibleName("FAVDESK_WAIT_FOR_OTHER_JOBS")
+        self.quota = QSpinBox(self)
+        self.quota.setAccessibleName("FAVDESK_COMMAND_QUOTA")
+        self.quota.setRange(1, MAX_QUOTA_SHOWN)
+        self.quota.setGroupSeparatorShown(True)
+        self.quota.setSuffix(" Redis commands a month")
+        self.quota.setToolTip(
+            "What your Redis plan includes (Upstash's free tier: 500,000): the Redis card "
+            "projects a month of favdesk's commands against it"
+        )
         self._build_backups()
         form = QFormLayout()
         form.addRow("Spotify &Client ID:", self.client_id)
@@ -235,6 +247,7 @@ class SettingsDialog(QDialog):
         form.addRow("&User id:", self.user_id)
         form.addRow("Fetch c&oncurrency:", self.concurrency)
         form.addRow("", self.wait_for_others)
+        form.addRow("Command &quota:", self.quota)
         form.addRow("Automatic &backups:", self.frequency)
         form.addRow("Backup da&y (weekly):", self.weekday)
         form.addRow("Backup &time:", self.backup_time)
@@ -300,6 +313,7 @@ class SettingsDialog(QDialog):
         self.user_id.setText(s.user_id or "")
         self.concurrency.setValue(s.fetch_concurrency)
         self.wait_for_others.setChecked(s.wait_for_other_jobs)
+        self.quota.setValue(min(s.command_quota, MAX_QUOTA_SHOWN))
         schedule = s.backup_schedule
         self.frequency.setCurrentIndex(self.frequency.findData(schedule.frequency.value))
         self.weekday.setCurrentIndex(schedule.weekday)
@@ -348,6 +362,7 @@ class SettingsDialog(QDialog):
             "FAVDESK_USER_ID": self.user_id.text().strip(),
             "FAVDESK_FETCH_CONCURRENCY": str(self.concurrency.value()),
             "FAVDESK_WAIT_FOR_OTHER_JOBS": "1" if self.wait_for_others.isChecked() else "0",
+            "FAVDESK_COMMAND_QUOTA": str(self.quota.value()),
             "FAVDESK_BACKUP_SCHEDULE": str(self.frequency.currentData()),
             "FAVDESK_BACKUP_DAY": str(self.weekday.currentData()),
             "FAVDESK_BACKUP_TIME": self.backup_time.time().toString("HH:mm"),
@@ -395,6 +410,7 @@ class SettingsDialog(QDialog):
             "SUPABASE_SERVICE_ROLE_KEY": self.supabase_key.edit,
             "FAVDESK_USER_ID": self.user_id,
             "FAVDESK_FETCH_CONCURRENCY": self.concurrency,
+            "FAVDESK_COMMAND_QUOTA": self.quota,
             "FAVDESK_BACKUP_SCHEDULE": self.frequency,
             "FAVDESK_BACKUP_DAY": self.weekday,
             "FAVDESK_BACKUP_TIME": self.backup_time,

@@ -17,7 +17,10 @@ from favdesk.worker_events import WorkerState
 if TYPE_CHECKING:
     from favdesk.accounts import Account
     from favdesk.diff import SnapshotDiff
+    from favdesk.fleet import Fleet
     from favdesk.history import History
+    from favdesk.meter import CommandUsage
+    from favdesk.queue import QueuePause
     from favdesk.runtime import StatusSnapshot
     from favdesk.schedule import SchedulePlan
     from favdesk.storage import StoredFile
@@ -90,6 +93,18 @@ class Dashboard:
     status_error: str | None = None
     #: When Redis first failed to answer a poll or the worker; None while it answers.
     redis_down_since: datetime | None = None
+    #: The queue is paused for every favdesk worker, as last heard (worker, poll or click),
+    #: and since when and by whom when a read said so.
+    queue_paused: bool = False
+    queue_pause: QueuePause | None = None
+    #: Every worker on this Redis: read only while the Queue tab is in front; this app's own
+    #: worker's name among them.
+    fleet: Fleet | None = None
+    worker_name: str | None = None
+    fleet_error: str | None = None
+    #: favdesk's Redis commands, counted in the client; Redis's own total when last asked.
+    commands: CommandUsage | None = None
+    server_commands: tuple[int, datetime] | None = None
     poll: PollPlan = field(default_factory=PollPlan)
     files: tuple[StoredFile, ...] = ()
     files_error: str | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from PySide6.QtCore import QEvent, SignalInstance
-from PySide6.QtGui import QColor, QPalette, Qt  # QtGui.Qt adds the rich-text helpers
+from PySide6.QtGui import QColor, QPainter, QPalette, Qt  # QtGui.Qt adds the rich-text helpers
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QBoxLayout,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QLayout,
     QPushButton,
     QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -164,6 +166,40 @@ def rows_table(columns: tuple[str, ...], accessible_name: str, parent: QWidget) 
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     return table
+
+
+def fill_rows(table: QTableWidget, rows: list[tuple[str, tuple[str, ...]]]) -> None:
+    """Show (key, cells) rows, each cell's text also its tooltip and the key in its
+    `UserRole`; the row selected before stays selected if its key is still there."""
+    keep = selected_key(table)
+    table.setRowCount(len(rows))
+    for number, (key, cells) in enumerate(rows):
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(plain_tip(text))
+            table.setItem(number, column, item)
+        if key == keep:
+            table.selectRow(number)
+
+
+def selected_key(table: QTableWidget) -> str | None:
+    """What the selected row stands for: its first cell's `UserRole` data (a job id, a name)."""
+    rows = table.selectionModel().selectedRows()
+    if not rows:
+        return None
+    item = table.item(rows[0].row(), 0)
+    return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+
+@contextmanager
+def painting(widget: QWidget) -> Iterator[QPainter]:
+    """A painter on `widget` for one `paintEvent`, ended whatever happens."""
+    painter = QPainter(widget)
+    try:
+        yield painter
+    finally:
+        painter.end()
 
 
 def _escape(text: str) -> str:

@@ -1,12 +1,14 @@
-"""Redis: reachable or not, where, latency, version, and whether favdesk is sending it commands."""
+"""Redis: reachable or not, where, latency, version, whether favdesk is sending it commands, and
+how many: the meter counted in the client, a sparkline of the last hour and the month ahead."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QWidget
 
-from favdesk.gui.describe import clock, redis_view
+from favdesk.gui.describe import clock, meter_view, redis_view
 from favdesk.gui.panels.common import Card, StatusLabel, button, row, stack, wrapped
+from favdesk.gui.panels.sparkline import Sparkline
 from favdesk.gui.state import Dashboard
 
 
@@ -21,13 +23,24 @@ class RedisPanel(Card):
         self.version = wrapped(accessible_name="Redis version", parent=self)
         self.activity = wrapped(accessible_name="Redis commands from favdesk", parent=self)
         self.read_at = wrapped(accessible_name="Last read", parent=self)
-        tip = "Read Redis once now, even while paused (Ctrl+R or F5)"
+        self.sent = wrapped(accessible_name="Commands favdesk sent", parent=self)
+        self.sparkline = Sparkline(self)
+        self.month = StatusLabel("Commands a month at this rate", self)
+        self.server = wrapped(accessible_name="Commands Redis counted", parent=self)
+        tip = (
+            "Read Redis once now, even while paused, with Redis's own command count "
+            "(one INFO more) (Ctrl+R or F5)"
+        )
         self.refresh = button("Refresh", self, self.refresh_clicked, tip)
         form = QFormLayout()
         form.addRow("Where:", self.where)
         form.addRow("Latency:", self.latency)
         form.addRow("Version:", self.version)
         form.addRow("Commands:", self.activity)
+        form.addRow("Sent:", self.sent)
+        form.addRow("Per minute:", self.sparkline)
+        form.addRow("A month:", self.month)
+        form.addRow("Redis counts:", self.server)
         form.addRow("Last read:", self.read_at)
         stack(self, self.status, form, row(None, self.refresh), None)
 
@@ -40,4 +53,9 @@ class RedisPanel(Card):
         self.activity.setText(view.activity)
         taken = d.snapshot.taken_at if d.snapshot is not None else None
         self.read_at.setText(clock(taken) if taken else "not yet")
+        meter = meter_view(d)
+        self.sent.setText(meter.words)
+        self.sparkline.set_values(meter.per_minute)
+        self.month.show_status(meter.month or "-", meter.tone)
+        self.server.setText(meter.server)
         self.refresh.setEnabled(d.ready)

@@ -1,14 +1,24 @@
-"""Queue: depth by state and the recent jobs, with Retry and Delete for failed ones."""
+"""Queue: depth by state and the recent jobs, with Retry and Delete for failed ones and Cancel
+for running ones; below, every worker on this Redis (`workers.py`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QWidget
 
 from favdesk.gui.describe import clock, duration, number
-from favdesk.gui.panels.common import button, plain_tip, row, rows_table, selectable, stack
+from favdesk.gui.panels.common import (
+    button,
+    fill_rows,
+    row,
+    rows_table,
+    selectable,
+    selected_key,
+    stack,
+)
+from favdesk.gui.panels.workers import WorkersPanel
 from favdesk.gui.state import Dashboard
 
 if TYPE_CHECKING:
@@ -16,12 +26,17 @@ if TYPE_CHECKING:
 
 STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
 COLUMNS = ("Job", "User", "State", "When", "Duration", "Songs", "Error")
-HINT = "Failed jobs can be retried or deleted."
+HINT = "Failed jobs can be retried or deleted; running ones cancelled between pages."
+CANCEL_TIP = (
+    "Ask the worker running it, here or on another machine, to stop after the page it is "
+    "fetching; its pages are kept and the next sync resumes from there"
+)
 
 
 class QueuePanel(QWidget):
     retry_clicked = Signal(str)
     delete_clicked = Signal(str)
+    cancel_clicked = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,15 +49,22 @@ class QueuePanel(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.retry = button("Retry &job", self, lambda: self.retry_clicked.emit(self._job()))
         self.delete = button("&Delete job", self, lambda: self.delete_clicked.emit(self._job()))
+        self.cancel = button(
+            "Cancel running jo&b", self, lambda: self.cancel_clicked.emit(self._job()), CANCEL_TIP
+        )
+        self.workers = WorkersPanel(self)
         hint = selectable(QLabel(HINT, self))
         hint.setAccessibleName("Failed jobs hint")
         counts = row(*self.counts.values(), None)
-        stack(self, counts, self.table, row(hint, None, self.retry, self.delete))
+        buttons = row(hint, None, self.cancel, self.retry, self.delete)
+        stack(self, counts, self.table, buttons, self.workers)
         self._failed: set[str] = set()
+        self._running: set[str] = set()
         self._shown: object | None = None
         self._selection_changed()
 
     def show_state(self, d: Dashboard) -> None:
+        self.workers.show_state(d)
         snapshot = d.snapshot
         if snapshot is self._shown and self.table.rowCount():
             return  # unchanged: progress updates re-render often during an import
@@ -53,25 +75,13 @@ class QueuePanel(QWidget):
         self._render_jobs(list(snapshot.jobs) if snapshot is not None else [])
 
     def _render_jobs(self, jobs: list[JobInfo]) -> None:
-        keep = self.selected_job()
-        self._failed = _failed_ids(jobs)
-        self.table.setRowCount(len(jobs))
-        for row_number, job in enumerate(jobs):
-            for column, text in enumerate(_cells(job)):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, job.id)
-                item.setToolTip(plain_tip(text))
-                self.table.setItem(row_number, column, item)
-            if job.id == keep:
-                self.table.selectRow(row_number)
+        self._failed = _ids_in(jobs, "failed")
+        self._running = _ids_in(jobs, "started")
+        fill_rows(self.table, [(job.id, _cells(job)) for job in jobs])
         self._selection_changed()
 
     def selected_job(self) -> str | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        item = self.table.item(rows[0].row(), 0)
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return selected_key(self.table)
 
     def _job(self) -> str:
         return self.selected_job() or ""
@@ -80,14 +90,15 @@ class QueuePanel(QWidget):
         failed = self.selected_job() in self._failed
         self.retry.setEnabled(failed)
         self.delete.setEnabled(failed)
+        self.cancel.setEnabled(self.selected_job() in self._running)
 
 
-def _failed_ids(jobs: list[JobInfo]) -> set[str]:
+def _ids_in(jobs: list[JobInfo], state: str) -> set[str]:
     if not jobs:
         return set()
     from rq.job import JobStatus  # loaded by the runtime that read the jobs
 
-    return {job.id for job in jobs if job.state == JobStatus.FAILED}
+    return {job.id for job in jobs if job.state == JobStatus(state)}
 
 
 def _cells(job: JobInfo) -> tuple[str, ...]:
