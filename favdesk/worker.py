@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from favdesk import fleet
@@ -412,7 +412,7 @@ class WorkerController:
                 thread.join(WAKE_RECHECK)
             if conn.hget(key, "status") == JobStatus.QUEUED.value.encode():
                 Job.fetch(worker.wake_job_id, connection=conn).delete()
-        except (redis.RedisError, NoSuchJobError) as error:
+        except (redis.RedisError, NoSuchJobError, InvalidJobOperation) as error:
             logger.warning("could not wake the worker: %s", type(error).__name__)
 
 
