@@ -26,7 +26,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -294,7 +293,7 @@ class _Fetch:
         self.closed = threading.Event()
         self.refreshed_from: set[Secret] = set()
         self.http = fetcher.http or httpx.Client(timeout=fetcher.timeout)
-        self.pool = ThreadPoolExecutor(fetcher.max_concurrency, thread_name_prefix="favdesk-fetch")
+        self.pool = _DaemonPool(fetcher.max_concurrency, "favdesk-fetch")
 
     def __enter__(self) -> _Fetch:
         return self
@@ -307,7 +306,7 @@ class _Fetch:
         `fetch()` has raised.
         """
         self.closed.set()
-        self.pool.shutdown(wait=exc_type is None, cancel_futures=True)
+        self.pool.shutdown(wait=exc_type is None)
         if self.fetcher.http is None:
             self.http.close()
 
@@ -608,6 +607,52 @@ def _identity(item: Any) -> tuple[Any, Any]:
         return item, None
     track = item.get("track")
     return item.get("added_at"), track.get("uri") if isinstance(track, dict) else None
+
+
+class _DaemonPool:
+    """Up to `size` daemon threads running submitted calls in order.
+
+    ThreadPoolExecutor's threads are joined when the process exits, so quitting the app
+    while a Spotify request hung waited out that request's read timeout (20 s). These are
+    daemon threads: a request abandoned by a cancelled fetch never holds up an exit.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size, self.name = size, name
+        self.calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> None:
+        self.calls.put((call, args))
+        if len(self.threads) < self.size:
+            thread = threading.Thread(
+                target=self._run, name=f"{self.name}_{len(self.threads)}", daemon=True
+            )
+            self.threads.append(thread)
+            thread.start()
+
+    def shutdown(self, wait: bool) -> None:
+        """Drop the calls not started yet; with `wait`, join the threads."""
+        while True:
+            try:
+                self.calls.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self.threads:
+            self.calls.put(None)
+        if wait:
+            for thread in self.threads:
+                thread.join()
+
+    def _run(self) -> None:
+        while (item := self.calls.get()) is not None:
+            call, args = item
+            try:
+                call(*args)
+            except Exception:
+                log.exception("a Spotify request failed unexpectedly")
 
 
 def _json(response: httpx.Response) -> Any:
